@@ -1,0 +1,187 @@
+//! Write side: the `CommandBus`, one file per command with its handler, and `CommandError`.
+//!
+//! A handler decides and writes in ONE transaction: the `users` row and exactly one event appended
+//! to `user_events`. A command holds only valid values (parsed at the GraphQL edge), so handlers
+//! check business rules, not input shapes. Routing is by type: `CommandBus::dispatch` accepts a
+//! command only if `CommandHandlers` implements `Handler` for it, so a command without a handler
+//! does not compile.
+
+mod create_user;
+mod delete_user;
+mod update_user_name;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use tokio::sync::Notify;
+use tracing::Instrument as _;
+
+use crate::domain::{LogPosition, User, UserId};
+use crate::entities::users;
+
+pub use create_user::CreateUser;
+pub use delete_user::DeleteUser;
+pub use update_user_name::UpdateUserName;
+
+/// A request to change the write model.
+pub trait Command: Send + 'static {
+    /// The name in logs and spans.
+    const NAME: &'static str;
+    /// What the handler returns on success.
+    type Output: Send;
+}
+
+/// Handles one command type. Implemented by `CommandHandlers`, once per command.
+pub trait Handler<C: Command> {
+    fn handle(&self, command: C) -> impl Future<Output = Result<C::Output, CommandError>> + Send;
+}
+
+/// What a command wrote, and where its event stands in the log (the consistency token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed<T> {
+    pub value: T,
+    pub position: LogPosition,
+}
+
+/// Why a command was rejected. Nothing was written in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Another live user has this email address. Clients see `CONFLICT`.
+    #[error("a user with email {0} already exists")]
+    EmailTaken(String),
+    /// No live user has this id. Clients see `NOT_FOUND`.
+    #[error("no user with id {0}")]
+    UserNotFound(UserId),
+    /// The command named an `expectedVersion` the user is not at. Clients see `CONFLICT` with
+    /// `expectedVersion` and `actualVersion` in the extensions.
+    #[error("user {id} is at version {actual}, not at the expected version {expected}")]
+    VersionMismatch {
+        id: UserId,
+        expected: i32,
+        actual: i32,
+    },
+    /// Anything the client cannot fix (database down, a bug). Clients see `INTERNAL_SERVER_ERROR`
+    /// and an `errorId`; the cause goes to the log only.
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl CommandError {
+    /// A short label for the outcome in spans and logs.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            CommandError::EmailTaken(_) | CommandError::VersionMismatch { .. } => "conflict",
+            CommandError::UserNotFound(_) => "not_found",
+            CommandError::Unexpected(_) => "error",
+        }
+    }
+}
+
+/// The handlers of every command, with what they need. Built once at start-up.
+pub struct CommandHandlers {
+    db: DatabaseConnection,
+    /// Woken after each commit that appended an event, so the projector needn't poll.
+    appended: Arc<Notify>,
+}
+
+impl CommandHandlers {
+    pub fn new(db: DatabaseConnection, appended: Arc<Notify>) -> Self {
+        Self { db, appended }
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
+    /// so two writers queue instead of failing with `database is locked` on upgrade.
+    async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .context("begin write transaction")
+    }
+
+    /// Commits and wakes the projector.
+    async fn commit(&self, txn: DatabaseTransaction) -> anyhow::Result<()> {
+        txn.commit().await.context("commit write transaction")?;
+        self.appended.notify_one();
+        Ok(())
+    }
+}
+
+/// Routes each command to its handler, with a span per command (name, outcome, duration).
+/// The one place for concerns every command shares; authorization will hook in here.
+#[derive(Clone)]
+pub struct CommandBus {
+    handlers: Arc<CommandHandlers>,
+}
+
+impl CommandBus {
+    pub fn new(handlers: CommandHandlers) -> Self {
+        Self {
+            handlers: Arc::new(handlers),
+        }
+    }
+
+    pub async fn dispatch<C>(&self, command: C) -> Result<C::Output, CommandError>
+    where
+        C: Command,
+        CommandHandlers: Handler<C>,
+    {
+        let span = tracing::info_span!(
+            "command",
+            name = C::NAME,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty
+        );
+        let started = Instant::now();
+        let result = self.handlers.handle(command).instrument(span.clone()).await;
+        let outcome = result.as_ref().map_or_else(CommandError::outcome, |_| "ok");
+        span.record("outcome", outcome);
+        span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
+        span.in_scope(|| tracing::debug!("command handled"));
+        result
+    }
+}
+
+/// Loads a user for a change and locks its row until the transaction ends (`FOR UPDATE` on
+/// PostgreSQL; on SQLite the transaction already holds the write lock), then checks the version.
+async fn load_for_change(
+    txn: &DatabaseTransaction,
+    id: UserId,
+    expected_version: Option<i32>,
+) -> Result<users::Model, CommandError> {
+    let user = users::Entity::find_by_id(id.as_uuid())
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .context("load user for change")?
+        .ok_or(CommandError::UserNotFound(id))?;
+    match expected_version {
+        Some(expected) if expected != user.version => Err(CommandError::VersionMismatch {
+            id,
+            expected,
+            actual: user.version,
+        }),
+        _ => Ok(user),
+    }
+}
+
+impl From<users::Model> for User {
+    fn from(row: users::Model) -> Self {
+        User {
+            id: row.id.into(),
+            name: row.name,
+            email: row.email,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

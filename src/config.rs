@@ -1,0 +1,87 @@
+//! The one place that reads configuration: command-line flags, each with an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
+pub const DEFAULT_WRITE_DATABASE_URL: &str = "sqlite://data/write.db";
+pub const DEFAULT_READ_DATABASE_URL: &str = "sqlite://data/read.db";
+
+/// A users service showing CQRS behind a GraphQL API.
+#[derive(Debug, Parser)]
+#[command(name = "cqrs-users", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeConfig,
+
+    /// Log filter: a level (`info`, `debug`) or `tracing` directives (`info,cqrs_users=debug`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API and the playground (what runs without a subcommand).
+    Serve,
+    /// Write the GraphQL schema (SDL) to standard output or a file.
+    PrintSchema {
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// How to serve.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// The write database (users, event log): `sqlite://path` or `postgres://...`.
+    /// Default: SQLite files under ./data/ for both databases.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// The read database (users_view, checkpoints). Default: the write database.
+    #[arg(long, env = "READ_DATABASE_URL")]
+    pub read_database_url: Option<String>,
+
+    /// Most connections in the write pool (SQLite always uses one: it has one writer).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub max_connections: u32,
+
+    /// Most connections in the read pool.
+    #[arg(long, env = "READ_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub read_max_connections: u32,
+
+    /// How long a query with a consistencyToken waits for the projector, in milliseconds.
+    #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
+    pub consistency_timeout_ms: u64,
+}
+
+impl ServeConfig {
+    pub fn write_database_url(&self) -> &str {
+        self.database_url
+            .as_deref()
+            .unwrap_or(DEFAULT_WRITE_DATABASE_URL)
+    }
+
+    pub fn read_database_url(&self) -> &str {
+        match (&self.read_database_url, &self.database_url) {
+            (Some(read), _) => read,
+            (None, Some(write)) => write,
+            (None, None) => DEFAULT_READ_DATABASE_URL,
+        }
+    }
+
+    pub fn consistency_timeout(&self) -> Duration {
+        Duration::from_millis(self.consistency_timeout_ms)
+    }
+}

@@ -1,0 +1,126 @@
+//! Database connections: the write and read pools, SQLite settings, and applying migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use migration::{MigratorTrait, ReadMigrator, WriteMigrator};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+};
+
+use crate::config::ServeConfig;
+
+/// How long a request waits for a pooled connection before it fails (fast, with a clear error).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long SQLite waits for another connection's lock before `database is locked`.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The two pools. With no separate read database both are the same pool.
+#[derive(Clone)]
+pub struct Databases {
+    pub write: DatabaseConnection,
+    pub read: DatabaseConnection,
+}
+
+/// Connects both pools and applies each database's migrations.
+pub async fn connect_and_migrate(config: &ServeConfig) -> anyhow::Result<Databases> {
+    let write_url = config.write_database_url();
+    let read_url = config.read_database_url();
+    let write = connect(write_url, config.max_connections, true).await?;
+    let read = if read_url == write_url {
+        write.clone()
+    } else {
+        connect(read_url, config.read_max_connections, false).await?
+    };
+    migrate::<WriteMigrator>(&write)
+        .await
+        .context("migrate the write database")?;
+    migrate::<ReadMigrator>(&read)
+        .await
+        .context("migrate the read database")?;
+    Ok(Databases { write, read })
+}
+
+async fn connect(
+    url: &str,
+    max_connections: u32,
+    writer: bool,
+) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_timeout(ACQUIRE_TIMEOUT)
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        let path = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("parse SQLite URL {url}"))?
+            .get_filename()
+            .to_owned();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("create directory {}", dir.display()))?;
+        }
+        if writer {
+            // SQLite has one writer at a time; a single connection queues writers in the pool
+            // instead of making them race for the file lock.
+            options.max_connections(1);
+        }
+        options.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // With WAL, NORMAL survives a process crash; only an OS crash may lose the last commits.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
+    }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connect to {}", redact(url)))
+}
+
+/// Applies pending migrations. On PostgreSQL under an advisory lock held by the migrating
+/// transaction, so instances starting together do not race.
+async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(M::up(db, None).await?);
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261537420551123)")
+        .await?;
+    M::up(&txn, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/users"),
+            "postgres://app:***@db:5432/users"
+        );
+        assert_eq!(redact("postgres://app@db/users"), "postgres://app@db/users");
+        assert_eq!(redact("sqlite://data/write.db"), "sqlite://data/write.db");
+    }
+}

@@ -1,0 +1,24 @@
+//! Write model: the append-only event log. Appended only by `commands`, read by `projections`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "user_events")]
+pub struct Model {
+    /// The event's sequence number, assigned on insert.
+    #[sea_orm(primary_key)]
+    pub position: i64,
+    /// The appending transaction (PostgreSQL `pg_current_xact_id()`, a column default; 0 on SQLite).
+    pub tx_id: i64,
+    pub user_id: Uuid,
+    /// The user's version after this event; unique per user.
+    pub version: i32,
+    pub event_type: String,
+    pub payload: Json,
+    pub occurred_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

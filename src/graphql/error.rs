@@ -1,0 +1,168 @@
+//! The one mapping from this service's errors to GraphQL errors, each with a stable `extensions.code`.
+//!
+//! Client faults carry a message a person understands. Unexpected failures carry only
+//! `INTERNAL_SERVER_ERROR` and an `errorId`; the cause is logged with the same id, never sent.
+//! The crate enables async-graphql's `custom-error-conversion`, so no other error type converts
+//! into a GraphQL error by accident (a bare `?` on a `DbErr` in a resolver does not compile).
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Context, ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
+
+use crate::commands::CommandError;
+use crate::domain::InvalidInput;
+use crate::queries::QueryError;
+
+/// The values of `extensions.code`.
+pub mod codes {
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    pub const CONFLICT: &str = "CONFLICT";
+    pub const CONSISTENCY_TIMEOUT: &str = "CONSISTENCY_TIMEOUT";
+    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+}
+
+impl From<InvalidInput> for async_graphql::Error {
+    fn from(err: InvalidInput) -> Self {
+        async_graphql::Error::new(format!("invalid {}: {}", err.field, err.reason)).extend_with(
+            |_, ext| {
+                ext.set("code", codes::BAD_USER_INPUT);
+                ext.set("field", err.field);
+            },
+        )
+    }
+}
+
+impl From<CommandError> for async_graphql::Error {
+    fn from(err: CommandError) -> Self {
+        let message = err.to_string();
+        match err {
+            CommandError::EmailTaken(_) => coded(message, codes::CONFLICT),
+            CommandError::UserNotFound(_) => coded(message, codes::NOT_FOUND),
+            CommandError::VersionMismatch {
+                expected, actual, ..
+            } => async_graphql::Error::new(message).extend_with(|_, ext| {
+                ext.set("code", codes::CONFLICT);
+                ext.set("expectedVersion", expected);
+                ext.set("actualVersion", actual);
+            }),
+            CommandError::Unexpected(cause) => internal(cause),
+        }
+    }
+}
+
+impl From<QueryError> for async_graphql::Error {
+    fn from(err: QueryError) -> Self {
+        let message = err.to_string();
+        match err {
+            QueryError::UserNotFound(_) => coded(message, codes::NOT_FOUND),
+            QueryError::ConsistencyTimeout { token, waited } => async_graphql::Error::new(message)
+                .extend_with(|_, ext| {
+                    ext.set("code", codes::CONSISTENCY_TIMEOUT);
+                    ext.set("writeCommitted", true);
+                    ext.set("consistencyToken", token.to_string());
+                    ext.set(
+                        "waitedMs",
+                        u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                    );
+                }),
+            QueryError::Unexpected(cause) => internal(cause),
+        }
+    }
+}
+
+/// Resolves a nullable field to `null` with `error` beside it, as the GraphQL spec has it
+/// (async-graphql would leave the failed field out of `data`, which clients read as malformed).
+pub(super) fn null_with_error<T>(ctx: &Context<'_>, error: async_graphql::Error) -> Option<T> {
+    ctx.add_error(ctx.set_error_path(error.into_server_error(ctx.item.pos)));
+    None
+}
+
+fn coded(message: String, code: &'static str) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// Logs the cause under a fresh `errorId` and returns an error that carries only that id.
+fn internal(cause: anyhow::Error) -> async_graphql::Error {
+    let error_id = uuid::Uuid::now_v7().to_string();
+    tracing::error!(error_id = %error_id, error = format!("{cause:#}"), "internal error");
+    async_graphql::Error::new(format!(
+        "internal error; if it persists, report errorId {error_id}"
+    ))
+    .extend_with(|_, ext| {
+        ext.set("code", codes::INTERNAL_SERVER_ERROR);
+        ext.set("errorId", error_id.as_str());
+    })
+}
+
+/// Gives every error a code: parse errors `GRAPHQL_PARSE_FAILED`, validation errors
+/// `GRAPHQL_VALIDATION_FAILED`, and errors async-graphql raises while coercing arguments
+/// (the only ones reaching execution without a code) `BAD_USER_INPUT`.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|err| with_code(err, codes::GRAPHQL_PARSE_FAILED))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|err| with_code(err, codes::GRAPHQL_VALIDATION_FAILED))
+                .collect()
+        })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        response.errors = response
+            .errors
+            .into_iter()
+            .map(|err| with_code(err, codes::BAD_USER_INPUT))
+            .collect();
+        response
+    }
+}
+
+/// Sets `code` unless the error already has one.
+fn with_code(mut err: ServerError, code: &'static str) -> ServerError {
+    let extensions = err.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code);
+    }
+    err
+}

@@ -1,0 +1,43 @@
+//! HTTP: the axum router and its state; `/graphql`, the playground at `/`, `/healthz`, `/readyz`.
+
+mod graphql;
+mod health;
+mod playground;
+
+use axum::Router;
+use axum::routing::get;
+use tower_http::trace::TraceLayer;
+
+use crate::graphql::AppSchema;
+
+pub use health::Readiness;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub readiness: Readiness,
+}
+
+impl axum::extract::FromRef<AppState> for AppSchema {
+    fn from_ref(state: &AppState) -> Self {
+        state.schema.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/", get(playground::index))
+        .route("/playground/{*path}", get(playground::asset))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

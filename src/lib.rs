@@ -1,0 +1,27 @@
+//! cqrs-users: a users service showing CQRS behind a GraphQL API.
+//!
+//! The flow, in module order:
+//! - [`http`] receives `/graphql` and hands the request to the schema in [`graphql`];
+//! - [`graphql`] resolvers parse input into [`domain`] types and dispatch a message:
+//!   - a mutation becomes a command on the [`commands`] bus; its handler writes the write model
+//!     (`users`) and appends one event to the log ([`events`]) in one transaction;
+//!   - the projector in [`projections`] follows the log in order and updates the read model
+//!     (`users_view`), storing its checkpoint in the same transaction;
+//!   - a query becomes a query message on the [`queries`] bus; its handler reads only the read model,
+//!     after waiting for the client's consistency token if it sent one.
+//!
+//! [`entities`] holds the SeaORM entities of both models; [`config`], [`db`], [`telemetry`] and
+//! [`startup`] build and run the server.
+
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entities;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod projections;
+pub mod queries;
+pub mod startup;
+pub mod telemetry;

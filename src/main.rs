@@ -1,0 +1,68 @@
+//! The `cqrs-users` binary: configuration, telemetry, startup, run.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use cqrs_users::config::{Cli, Command};
+use cqrs_users::startup::Application;
+use cqrs_users::{db, graphql, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.log_level);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.serve).await,
+        Command::PrintSchema { output: None } => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+        Command::PrintSchema { output: Some(path) } => std::fs::write(&path, graphql::sdl())
+            .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display())),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &cqrs_users::config::ServeConfig) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let addr = app.local_addr();
+    tracing::info!(
+        write_db = %db::redact(config.write_database_url()),
+        read_db = %db::redact(config.read_database_url()),
+        "playground at http://{addr}/ , GraphQL at http://{addr}/graphql"
+    );
+    let shutdown = app.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown.cancel();
+    });
+    app.run().await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

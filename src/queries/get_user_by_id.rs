@@ -1,0 +1,34 @@
+//! `GetUserById`: one user from the read model.
+
+use anyhow::Context as _;
+use sea_orm::EntityTrait;
+
+use crate::domain::{LogPosition, User, UserId};
+use crate::entities::users_view;
+use crate::queries::{Handler, Query, QueryError, QueryHandlers};
+
+#[derive(Debug, Clone)]
+pub struct GetUserById {
+    pub id: UserId,
+    pub consistency: Option<LogPosition>,
+}
+
+impl Query for GetUserById {
+    const NAME: &'static str = "GetUserById";
+    type Output = User;
+
+    fn consistency(&self) -> Option<LogPosition> {
+        self.consistency
+    }
+}
+
+impl Handler<GetUserById> for QueryHandlers {
+    async fn handle(&self, query: GetUserById) -> Result<User, QueryError> {
+        users_view::Entity::find_by_id(query.id.as_uuid())
+            .one(&self.db)
+            .await
+            .context("read user from users_view")?
+            .map(User::from)
+            .ok_or(QueryError::UserNotFound(query.id))
+    }
+}

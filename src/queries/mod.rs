@@ -1,0 +1,158 @@
+//! Read side: the `QueryBus`, one file per query with its handler, and `QueryError`.
+//!
+//! Handlers read only the read database (`users_view`, `users_view_stats`), never the write tables.
+//! A query may carry a consistency token; the bus then waits, bounded, until the projector has
+//! applied that event, so a client reads its own write or gets `ConsistencyTimeout`, never older data.
+
+mod get_user_by_id;
+mod list_users;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sea_orm::DatabaseConnection;
+use tracing::Instrument as _;
+
+use crate::domain::{LogPosition, User, UserId};
+use crate::entities::users_view;
+use crate::projections::ProjectionProgress;
+
+pub use get_user_by_id::GetUserById;
+pub use list_users::{ListUsers, PageRequest, UserPage};
+
+/// A question to the read model.
+pub trait Query: Send + 'static {
+    /// The name in logs and spans.
+    const NAME: &'static str;
+    /// What the handler answers.
+    type Output: Send;
+    /// The write this query must see, if the client passed a consistency token.
+    fn consistency(&self) -> Option<LogPosition>;
+}
+
+/// Answers one query type. Implemented by `QueryHandlers`, once per query.
+pub trait Handler<Q: Query> {
+    fn handle(&self, query: Q) -> impl Future<Output = Result<Q::Output, QueryError>> + Send;
+}
+
+/// Why a query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The read model has no user with this id. Clients see `NOT_FOUND`.
+    #[error("no user with id {0}")]
+    UserNotFound(UserId),
+    /// The read model did not reach the consistency token in time. The write is committed;
+    /// clients see `CONSISTENCY_TIMEOUT` and should retry the read, not the write.
+    #[error(
+        "the read model has not caught up with the consistency token within {} ms; the write is committed, retry the read",
+        waited.as_millis()
+    )]
+    ConsistencyTimeout {
+        token: LogPosition,
+        waited: Duration,
+    },
+    /// Anything the client cannot fix. Clients see `INTERNAL_SERVER_ERROR` and an `errorId`.
+    #[error("internal error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl QueryError {
+    /// A short label for the outcome in spans and logs.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            QueryError::UserNotFound(_) => "not_found",
+            QueryError::ConsistencyTimeout { .. } => "consistency_timeout",
+            QueryError::Unexpected(_) => "error",
+        }
+    }
+}
+
+/// The handlers of every query, with the read database. Built once at start-up.
+pub struct QueryHandlers {
+    db: DatabaseConnection,
+}
+
+impl QueryHandlers {
+    pub fn new(read_db: DatabaseConnection) -> Self {
+        Self { db: read_db }
+    }
+}
+
+/// Routes each query to its handler after waiting for its consistency token, with a span per
+/// query (name, outcome, duration).
+#[derive(Clone)]
+pub struct QueryBus {
+    handlers: Arc<QueryHandlers>,
+    progress: Arc<ProjectionProgress>,
+    consistency_timeout: Duration,
+}
+
+impl QueryBus {
+    pub fn new(
+        handlers: QueryHandlers,
+        progress: Arc<ProjectionProgress>,
+        consistency_timeout: Duration,
+    ) -> Self {
+        Self {
+            handlers: Arc::new(handlers),
+            progress,
+            consistency_timeout,
+        }
+    }
+
+    pub async fn dispatch<Q>(&self, query: Q) -> Result<Q::Output, QueryError>
+    where
+        Q: Query,
+        QueryHandlers: Handler<Q>,
+    {
+        let span = tracing::info_span!(
+            "query",
+            name = Q::NAME,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty
+        );
+        let started = Instant::now();
+        let result = async {
+            if let Some(token) = query.consistency() {
+                self.wait_past(token).await?;
+            }
+            self.handlers.handle(query).await
+        }
+        .instrument(span.clone())
+        .await;
+        let outcome = result.as_ref().map_or_else(QueryError::outcome, |_| "ok");
+        span.record("outcome", outcome);
+        span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
+        span.in_scope(|| tracing::debug!("query handled"));
+        result
+    }
+
+    async fn wait_past(&self, token: LogPosition) -> Result<(), QueryError> {
+        if self
+            .progress
+            .wait_past(token, self.consistency_timeout)
+            .await
+        {
+            Ok(())
+        } else {
+            Err(QueryError::ConsistencyTimeout {
+                token,
+                waited: self.consistency_timeout,
+            })
+        }
+    }
+}
+
+impl From<users_view::Model> for User {
+    fn from(row: users_view::Model) -> Self {
+        User {
+            id: row.id.into(),
+            name: row.name,
+            email: row.email,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
