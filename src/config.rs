@@ -61,6 +61,10 @@ pub struct ServeConfig {
     #[arg(long, env = "READ_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub read_max_connections: u32,
 
+    /// Most events the projector applies in one transaction.
+    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub projector_batch_size: u64,
+
     /// How long a query with a consistencyToken waits for the projector, in milliseconds.
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::commands::{CommandBus, CommandHandlers};
 use crate::config::ServeConfig;
@@ -54,7 +55,10 @@ impl Application {
             read_db: databases.read.clone(),
             progress,
             appended,
-            settings: ProjectorSettings::default(),
+            settings: ProjectorSettings {
+                batch_size: config.projector_batch_size,
+                ..ProjectorSettings::default()
+            },
         };
         let listener = TcpListener::bind(config.listen)
             .await
@@ -83,7 +87,9 @@ impl Application {
 
     pub async fn run(self) -> anyhow::Result<()> {
         let projector_stop = CancellationToken::new();
-        let projector = tokio::spawn(self.projector.run(projector_stop.clone()));
+        // Aborted if this future is dropped, so a dropped server leaves no projector behind.
+        let projector =
+            AbortOnDropHandle::new(tokio::spawn(self.projector.run(projector_stop.clone())));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())
             .await

@@ -1,0 +1,117 @@
+//! The binary as an operator runs it: defaults with no setup, print-schema, graceful SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cqrs-users");
+
+fn command() -> Command {
+    let mut command = Command::new(BIN);
+    for var in [
+        "DATABASE_URL",
+        "READ_DATABASE_URL",
+        "LISTEN_ADDR",
+        "RUST_LOG",
+        "LOG_LEVEL",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+#[test]
+fn print_schema_writes_the_published_sdl() {
+    let output = command().arg("print-schema").output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        cqrs_users::graphql::sdl()
+    );
+}
+
+/// With no configuration the server makes SQLite files under ./data, serves, and stops cleanly on SIGTERM.
+#[tokio::test]
+async fn serves_on_sqlite_with_no_setup_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command()
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server announces its address");
+        if let Some(rest) = line.split("playground at ").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .to_owned();
+        }
+    };
+    let client = reqwest::Client::new();
+    let body: Value = client
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": "mutation { createUser(input: { name: \"Ada\", email: \"ada@example.com\" }) { user { id } consistencyToken } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payload = &body["data"]["createUser"];
+    let query = json!({ "query": format!("{{ user(id: \"{}\", consistencyToken: \"{}\") {{ name }} }}", payload["user"]["id"].as_str().unwrap(), payload["consistencyToken"].as_str().unwrap()) });
+    let body: Value = client
+        .post(format!("{address}/graphql"))
+        .json(&query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["user"]["name"], "Ada");
+    assert_eq!(
+        client
+            .get(format!("{address}/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    assert!(dir.path().join("data/write.db").exists());
+    assert!(dir.path().join("data/read.db").exists());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit after SIGTERM: {exit}");
+}

@@ -1,0 +1,417 @@
+//! `spawn_app`: a fresh pair of databases and a running server per test, on SQLite or PostgreSQL.
+
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser as _;
+use cqrs_users::config::{Cli, ServeConfig};
+use cqrs_users::entities::{user_events, users, users_view};
+use cqrs_users::startup::Application;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryOrder};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the test body once per database engine: `name::sqlite` always, `name::postgres` when
+/// `TEST_DATABASE_URL` points at a PostgreSQL server (each test gets fresh databases there).
+#[macro_export]
+macro_rules! each_backend {
+    ($(#[doc = $doc:literal])* async fn $name:ident($app:pat) $body:block) => {
+        $crate::each_backend! {
+            $(#[doc = $doc])* async fn $name($app, flags = []) $body
+        }
+    };
+    ($(#[doc = $doc:literal])* async fn $name:ident($app:pat, flags = [$($flag:expr),*]) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $app = $crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, &[$($flag),*]).await;
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(backend) = $crate::helpers::Backend::postgres() else {
+                    eprintln!("TEST_DATABASE_URL is not set: skipped on PostgreSQL");
+                    return;
+                };
+                let $app = $crate::helpers::spawn_app_with(backend, &[$($flag),*]).await;
+                $body
+            }
+        }
+    };
+}
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    /// A server URL whose database the test may use to create and drop databases.
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+            .map(Backend::Postgres)
+    }
+}
+
+/// A running server on fresh databases, with its own connections to look inside them.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub write_db: DatabaseConnection,
+    pub read_db: DatabaseConnection,
+    pub config: ServeConfig,
+    server: Option<Server>,
+    _storage: Storage,
+}
+
+struct Server {
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A server on fresh databases of `backend`, started with these extra command-line flags
+/// (`--consistency-timeout-ms`, ...).
+pub async fn spawn_app_with(backend: Backend, flags: &[&str]) -> TestApp {
+    init_logs();
+    let (storage, write_url, read_url) = Storage::create(&backend).await;
+    let mut args = vec![
+        "cqrs-users".to_owned(),
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--database-url".to_owned(),
+        write_url.clone(),
+        "--read-database-url".to_owned(),
+        read_url.clone(),
+    ];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let config = Cli::try_parse_from(args).expect("valid flags").serve;
+    let mut app = TestApp {
+        address: String::new(),
+        client: reqwest::Client::new(),
+        write_db: Database::connect(&write_url)
+            .await
+            .expect("connect to write db"),
+        read_db: Database::connect(&read_url)
+            .await
+            .expect("connect to read db"),
+        config,
+        server: None,
+        _storage: storage,
+    };
+    app.start().await;
+    app
+}
+
+impl TestApp {
+    /// Starts the server (again) on the same databases, on a new port.
+    pub async fn start(&mut self) {
+        assert!(self.server.is_none(), "server already running");
+        let app = Application::build(&self.config)
+            .await
+            .expect("build the app");
+        self.address = format!("http://{}", app.local_addr());
+        let shutdown = app.shutdown_token();
+        let handle = tokio::spawn(app.run());
+        self.server = Some(Server { shutdown, handle });
+    }
+
+    /// Graceful stop: in-flight requests finish, the projector stops between batches.
+    pub async fn stop(&mut self) {
+        let server = self.server.take().expect("server running");
+        server.shutdown.cancel();
+        server
+            .handle
+            .await
+            .expect("server task")
+            .expect("server ran cleanly");
+    }
+
+    /// Abrupt stop, as close to `kill -9` as one process allows: the server task and the
+    /// projector are dropped wherever they are; open transactions roll back.
+    pub async fn kill(&mut self) {
+        let server = self.server.take().expect("server running");
+        server.handle.abort();
+        let _ = server.handle.await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs one operation and returns the JSON response (asserting HTTP 200).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status(), 200, "HTTP status of {query}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Creates a user, asserting success; returns the `createUser` payload.
+    pub async fn create_user(&self, name: &str, email: &str) -> Value {
+        let body = self
+            .graphql(
+                CREATE_USER,
+                json!({ "input": { "name": name, "email": email } }),
+            )
+            .await;
+        assert_no_errors(&body);
+        body["data"]["createUser"].clone()
+    }
+
+    /// Reads one user with a consistency token; returns the `user` field's value.
+    pub async fn user(&self, id: &str, token: Option<&str>) -> Value {
+        let body = self
+            .graphql(USER, json!({ "id": id, "consistencyToken": token }))
+            .await;
+        body["data"]["user"].clone()
+    }
+
+    /// Rows in the write model and the event log.
+    pub async fn write_counts(&self) -> (usize, usize) {
+        let users = users::Entity::find()
+            .all(&self.write_db)
+            .await
+            .unwrap()
+            .len();
+        let events = user_events::Entity::find()
+            .all(&self.write_db)
+            .await
+            .unwrap()
+            .len();
+        (users, events)
+    }
+
+    /// The write model and the read model, as comparable rows sorted by id.
+    pub async fn both_models(&self) -> (Vec<UserRow>, Vec<UserRow>) {
+        let written = users::Entity::find()
+            .order_by_asc(users::Column::Id)
+            .all(&self.write_db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id.to_string(),
+                name: u.name,
+                email: u.email,
+                version: u.version,
+                created_at: u.created_at.timestamp_micros(),
+                updated_at: u.updated_at.timestamp_micros(),
+            })
+            .collect();
+        let viewed = users_view::Entity::find()
+            .order_by_asc(users_view::Column::Id)
+            .all(&self.read_db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id.to_string(),
+                name: u.name,
+                email: u.email,
+                version: u.version,
+                created_at: u.created_at.timestamp_micros(),
+                updated_at: u.updated_at.timestamp_micros(),
+            })
+            .collect();
+        (written, viewed)
+    }
+
+    /// Waits until the read model equals the write model (bounded), and returns them.
+    pub async fn converge(&self, within: Duration) -> Vec<UserRow> {
+        let started = Instant::now();
+        loop {
+            let (written, viewed) = self.both_models().await;
+            if written == viewed {
+                return written;
+            }
+            assert!(
+                started.elapsed() < within,
+                "read model did not converge in {within:?}: {} written, {} viewed",
+                written.len(),
+                viewed.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Runs one SQL statement on the read database (to break or inspect it on purpose).
+    pub async fn execute_on_read_db(&self, sql: &str) {
+        self.read_db.execute_unprepared(sql).await.expect(sql);
+    }
+}
+
+/// One user as a model holds it, for comparing the two models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub version: i32,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub const CREATE_USER: &str = include_str!("../../playground/operations/createUser.graphql");
+pub const UPDATE_USER_NAME: &str =
+    include_str!("../../playground/operations/updateUserName.graphql");
+pub const DELETE_USER: &str = include_str!("../../playground/operations/deleteUser.graphql");
+pub const USER: &str = include_str!("../../playground/operations/user.graphql");
+pub const USERS: &str = include_str!("../../playground/operations/users.graphql");
+
+pub fn assert_no_errors(body: &Value) {
+    assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+}
+
+/// The `extensions.code` of the only error in `body`.
+pub fn error_code(body: &Value) -> &str {
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no errors in {body:#}"));
+    assert_eq!(errors.len(), 1, "one error expected: {body:#}");
+    errors[0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error without code: {body:#}"))
+}
+
+/// Where a test's databases live, and their removal when the test ends.
+enum Storage {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres {
+        admin_url: String,
+        names: [String; 2],
+    },
+}
+
+impl Storage {
+    async fn create(backend: &Backend) -> (Storage, String, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().display().to_string();
+                let write = format!("sqlite://{path}/write.db?mode=rwc");
+                let read = format!("sqlite://{path}/read.db?mode=rwc");
+                (Storage::Sqlite(dir), write, read)
+            }
+            Backend::Postgres(admin_url) => {
+                let admin = Database::connect(admin_url)
+                    .await
+                    .expect("connect to TEST_DATABASE_URL");
+                let stem = format!("cqrs_test_{}", uuid::Uuid::now_v7().simple());
+                let names = [format!("{stem}_write"), format!("{stem}_read")];
+                for name in &names {
+                    admin
+                        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                        .await
+                        .expect("create test database");
+                }
+                let _ = admin.close().await;
+                let write = with_database(admin_url, &names[0]);
+                let read = with_database(admin_url, &names[1]);
+                let storage = Storage::Postgres {
+                    admin_url: admin_url.clone(),
+                    names,
+                };
+                (storage, write, read)
+            }
+        }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        let Storage::Postgres { admin_url, names } = self else {
+            return;
+        };
+        let (admin_url, names) = (admin_url.clone(), names.clone());
+        // Drop runs outside async; a short-lived runtime on its own thread removes the databases.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    for name in names {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The same server URL with another database name.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut result = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
+/// Everything the servers in this test binary log, for tests that look for a log line.
+/// Printed to stderr as well when `TEST_LOG` is set.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        LOGS.get_or_init(Default::default)
+            .lock()
+            .unwrap()
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,cqrs_users=info")
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .try_init();
+    });
+}

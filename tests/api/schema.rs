@@ -1,0 +1,57 @@
+//! The published SDL (`schema.graphql`) is the server's, and it keeps the public contract's names.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::each_backend;
+
+/// On drift the file is rewritten and the test fails, so `cargo test` again passes once the new
+/// file is reviewed and committed.
+#[test]
+fn schema_graphql_matches_the_server() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
+    let served = cqrs_users::graphql::sdl();
+    let published = std::fs::read_to_string(&path).unwrap_or_default();
+    if published != served {
+        std::fs::write(&path, &served).expect("rewrite schema.graphql");
+        panic!(
+            "schema.graphql did not match the server's schema; it has been regenerated \
+             (the same as `cargo run -- print-schema --output schema.graphql`): review and commit it"
+        );
+    }
+}
+
+each_backend! {
+    /// Introspection shows the contract's operations with their arguments and defaults.
+    async fn introspection_shows_the_contract(app) {
+        let body = app
+            .graphql(
+                r#"{
+                  query: __type(name: "Query") { fields { name args { name defaultValue type { kind name ofType { name } } } type { kind name ofType { name } } } }
+                  mutation: __type(name: "Mutation") { fields { name args { name type { kind ofType { name } } } type { kind ofType { name } } } }
+                  user: __type(name: "User") { fields { name type { kind ofType { name } } } }
+                  page: __type(name: "UserPage") { fields { name } }
+                }"#,
+                json!({}),
+            )
+            .await;
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(names(&body["data"]["query"]), ["user", "users"]);
+        assert_eq!(names(&body["data"]["mutation"]), ["createUser", "updateUserName", "deleteUser"]);
+        assert_eq!(names(&body["data"]["user"]), ["id", "name", "email", "createdAt", "updatedAt", "version"]);
+        assert_eq!(names(&body["data"]["page"]), ["items", "page", "pageSize", "totalCount", "hasNextPage"]);
+        let users = &body["data"]["query"]["fields"][1];
+        let args: Vec<(String, serde_json::Value)> = users["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["name"].as_str().unwrap().to_owned(), a["defaultValue"].clone()))
+            .collect();
+        assert_eq!(args, [("page".to_owned(), json!("1")), ("pageSize".to_owned(), json!("20")), ("consistencyToken".to_owned(), json!(null))]);
+        let user_field = &body["data"]["query"]["fields"][0];
+        assert_eq!(user_field["type"]["kind"], "OBJECT", "user(id) is nullable");
+    }
+}
