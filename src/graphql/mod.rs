@@ -28,7 +28,7 @@ pub struct QueryRoot(users::UsersQuery);
 pub struct MutationRoot(users::UsersMutation);
 
 /// Deepest selection a request may nest; ample for this schema, and a guard against abuse.
-const MAX_DEPTH: usize = 12;
+const MAX_DEPTH: usize = 20;
 /// Most fields one request may select.
 const MAX_COMPLEXITY: usize = 1_000;
 

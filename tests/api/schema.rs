@@ -55,3 +55,25 @@ each_backend! {
         assert_eq!(user_field["type"]["kind"], "OBJECT", "user(id) is nullable");
     }
 }
+
+each_backend! {
+    /// The full introspection GraphiQL and Apollo tooling send (type references nested nine deep)
+    /// passes the depth and complexity limits.
+    async fn deep_introspection_passes_the_limits(app) {
+        let mut type_ref = String::from("kind name");
+        for _ in 0..9 {
+            type_ref = format!("kind name ofType {{ {type_ref} }}");
+        }
+        let query = format!(
+            "query IntrospectionQuery {{ __schema {{ description queryType {{ name }} mutationType {{ name }} subscriptionType {{ name }} \
+             types {{ kind name description specifiedByURL \
+               fields(includeDeprecated: true) {{ name description args(includeDeprecated: true) {{ name description defaultValue isDeprecated deprecationReason type {{ {type_ref} }} }} type {{ {type_ref} }} isDeprecated deprecationReason }} \
+               inputFields(includeDeprecated: true) {{ name description defaultValue type {{ {type_ref} }} }} \
+               interfaces {{ {type_ref} }} enumValues(includeDeprecated: true) {{ name description isDeprecated deprecationReason }} possibleTypes {{ {type_ref} }} }} \
+             directives {{ name description isRepeatable locations args(includeDeprecated: true) {{ name description defaultValue type {{ {type_ref} }} }} }} }} }}"
+        );
+        let body = app.graphql(&query, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+        assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    }
+}
