@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::projections::ProjectorSettings;
+
 /// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
 pub const DEFAULT_WRITE_DATABASE_URL: &str = "sqlite://data/write.db";
 pub const DEFAULT_READ_DATABASE_URL: &str = "sqlite://data/read.db";
@@ -35,6 +37,19 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Inspect or rebuild the read model (uses the same database flags as `serve`).
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Print the checkpoint, the log head, the lag, the projecting instance and any failure.
+    Status,
+    /// Rebuild users_view from the whole event log while servers keep serving reads.
+    Rebuild,
 }
 
 /// How to serve.
@@ -65,6 +80,11 @@ pub struct ServeConfig {
     #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub projector_batch_size: u64,
 
+    /// How long an instance's claim to run the projector lasts without renewal, in milliseconds:
+    /// another instance takes over this long after the projecting one dies.
+    #[arg(long, env = "PROJECTOR_LEASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(200..))]
+    pub projector_lease_ms: u64,
+
     /// How long a query with a consistencyToken waits for the projector, in milliseconds.
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
@@ -82,6 +102,14 @@ impl ServeConfig {
             (Some(read), _) => read,
             (None, Some(write)) => write,
             (None, None) => DEFAULT_READ_DATABASE_URL,
+        }
+    }
+
+    pub fn projector_settings(&self) -> ProjectorSettings {
+        ProjectorSettings {
+            batch_size: self.projector_batch_size,
+            lease_ttl: Duration::from_millis(self.projector_lease_ms),
+            ..ProjectorSettings::default()
         }
     }
 

@@ -154,6 +154,48 @@ pub async fn head(db: &impl ConnectionTrait) -> Result<LogPosition, sea_orm::DbE
     }))
 }
 
+/// How many events the log holds after `after`.
+pub async fn count_after(
+    db: &impl ConnectionTrait,
+    after: LogPosition,
+) -> Result<u64, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT COUNT(*) AS n FROM user_events WHERE (tx_id, position) > ($1, $2)"
+        }
+        _ => "SELECT COUNT(*) AS n FROM user_events WHERE (tx_id, position) > (?, ?)",
+    };
+    let stmt = Statement::from_sql_and_values(backend, sql, [after.tx_id.into(), after.seq.into()]);
+    let row = db.query_one_raw(stmt).await?;
+    let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The last event a reader can see now without risking a gap: the newest of the transactions
+/// older than every running one (see [`read_after`]). Followers of the live log start here.
+pub async fn visible_head(db: &impl ConnectionTrait) -> Result<LogPosition, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT tx_id, position FROM user_events \
+             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             ORDER BY tx_id DESC, position DESC LIMIT 1"
+        }
+        _ => "SELECT tx_id, position FROM user_events ORDER BY tx_id DESC, position DESC LIMIT 1",
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?;
+    match row {
+        Some(r) => Ok(LogPosition::new(
+            r.try_get("", "tx_id")?,
+            r.try_get("", "position")?,
+        )),
+        None => Ok(LogPosition::START),
+    }
+}
+
 fn decode(row: user_events::Model) -> Result<RecordedEvent, ReadError> {
     let position = LogPosition::new(row.tx_id, row.position);
     let event: UserEvent =

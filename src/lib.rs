@@ -8,7 +8,11 @@
 //!   - the projector in [`projections`] follows the log in order and updates the read model
 //!     (`users_view`), storing its checkpoint in the same transaction;
 //!   - a query becomes a query message on the [`queries`] bus; its handler reads only the read model,
-//!     after waiting for the client's consistency token if it sent one.
+//!     after waiting for the client's consistency token if it sent one;
+//!   - a subscription replays and then follows the log through [`subscriptions`].
+//!
+//! [`signals`] wakes the followers of the log (projector, subscriptions) when it grows, across
+//! instances on PostgreSQL.
 //!
 //! [`entities`] holds the SeaORM entities of both models; [`config`], [`db`], [`telemetry`] and
 //! [`startup`] build and run the server.
@@ -23,5 +27,7 @@ pub mod graphql;
 pub mod http;
 pub mod projections;
 pub mod queries;
+pub mod signals;
 pub mod startup;
+pub mod subscriptions;
 pub mod telemetry;

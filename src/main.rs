@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use cqrs_users::config::{Cli, Command};
+use cqrs_users::config::{Cli, Command, ProjectionsCommand, ServeConfig};
 use cqrs_users::startup::Application;
-use cqrs_users::{db, graphql, telemetry};
+use cqrs_users::{db, graphql, projections, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -19,6 +19,7 @@ async fn main() -> ExitCode {
         }
         Command::PrintSchema { output: Some(path) } => std::fs::write(&path, graphql::sdl())
             .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display())),
+        Command::Projections { action } => projections(&cli.serve, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,7 +30,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: &cqrs_users::config::ServeConfig) -> anyhow::Result<()> {
+async fn serve(config: &ServeConfig) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     let addr = app.local_addr();
     tracing::info!(
@@ -44,6 +45,30 @@ async fn serve(config: &cqrs_users::config::ServeConfig) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     app.run().await
+}
+
+async fn projections(config: &ServeConfig, action: ProjectionsCommand) -> anyhow::Result<()> {
+    let dbs = db::connect_and_migrate(config).await?;
+    match action {
+        ProjectionsCommand::Status => {
+            print!("{}", projections::status(&dbs.write, &dbs.read).await?);
+        }
+        ProjectionsCommand::Rebuild => {
+            let settings = config.projector_settings();
+            let report = projections::rebuild(
+                &dbs.write,
+                &dbs.read,
+                settings.batch_size,
+                settings.lease_ttl,
+            )
+            .await?;
+            println!(
+                "rebuilt users_view: {} events replayed, {} users, checkpoint {}",
+                report.events, report.users, report.checkpoint
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

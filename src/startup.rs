@@ -1,37 +1,47 @@
 //! Startup as a value: `Application::build` connects, migrates, wires the buses and binds;
-//! `run` serves until shut down, then stops the projector at a batch boundary.
+//! `run` serves until shut down, then stops the background tasks (projector at a batch boundary).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use sea_orm::DbBackend;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::commands::{CommandBus, CommandHandlers};
 use crate::config::ServeConfig;
 use crate::db::{self, Databases};
+use crate::domain::LogPosition;
+use crate::events;
 use crate::graphql;
 use crate::http::{self, AppState, Readiness};
-use crate::projections::{ProjectionProgress, Projector, ProjectorSettings};
+use crate::projections::{Lease, ProjectionProgress, Projector, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
+use crate::signals::{self, Wakeup};
+use crate::subscriptions::LiveEvents;
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     projector: Projector,
+    live: LiveEvents,
+    live_start: LogPosition,
+    appended: Wakeup,
+    progress: Arc<ProjectionProgress>,
     databases: Databases,
+    urls: (String, String),
     shutdown: CancellationToken,
 }
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let databases = db::connect_and_migrate(config).await?;
-        let appended = Arc::new(Notify::new());
+        let appended = Wakeup::default();
         let progress = Arc::new(ProjectionProgress::default());
+        let shutdown = CancellationToken::new();
 
         let commands = CommandBus::new(CommandHandlers::new(
             databases.write.clone(),
@@ -42,23 +52,27 @@ impl Application {
             progress.clone(),
             config.consistency_timeout(),
         );
+        // Subscribers start from the log's visible head as of now, before any request is served.
+        let live = LiveEvents::new(databases.write.clone(), shutdown.clone());
+        let live_start = events::visible_head(&databases.write)
+            .await
+            .context("find the head of the event log")?;
         let state = AppState {
-            schema: graphql::schema(commands, queries),
+            schema: graphql::schema(commands, queries, live.clone()),
             readiness: Readiness {
                 write_db: databases.write.clone(),
                 read_db: databases.read.clone(),
-                progress: progress.clone(),
             },
         };
+        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+        let settings = config.projector_settings();
         let projector = Projector {
             write_db: databases.write.clone(),
             read_db: databases.read.clone(),
-            progress,
-            appended,
-            settings: ProjectorSettings {
-                batch_size: config.projector_batch_size,
-                ..ProjectorSettings::default()
-            },
+            progress: progress.clone(),
+            appended: appended.clone(),
+            lease: Lease::new(USERS_VIEW, instance, settings.lease_ttl),
+            settings,
         };
         let listener = TcpListener::bind(config.listen)
             .await
@@ -67,8 +81,16 @@ impl Application {
             listener,
             router: http::router(state),
             projector,
+            live,
+            live_start,
+            appended,
+            progress,
             databases,
-            shutdown: CancellationToken::new(),
+            urls: (
+                config.write_database_url().to_owned(),
+                config.read_database_url().to_owned(),
+            ),
+            shutdown,
         })
     }
 
@@ -79,24 +101,44 @@ impl Application {
             .expect("a bound listener has a local address")
     }
 
-    /// Cancel it to shut down gracefully: stop accepting, finish in-flight requests, then stop
-    /// the projector between batches.
+    /// Cancel it to shut down gracefully: stop accepting, finish in-flight requests, end
+    /// subscriptions, then stop the projector between batches.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
 
     pub async fn run(self) -> anyhow::Result<()> {
-        let projector_stop = CancellationToken::new();
-        // Aborted if this future is dropped, so a dropped server leaves no projector behind.
-        let projector =
-            AbortOnDropHandle::new(tokio::spawn(self.projector.run(projector_stop.clone())));
+        // Background tasks stop after the HTTP server: queries waiting on a token are still served.
+        let stop = CancellationToken::new();
+        // Each is aborted if this future is dropped, so a dropped server leaves no task behind.
+        let mut tasks = vec![
+            AbortOnDropHandle::new(tokio::spawn(self.projector.run(stop.clone()))),
+            AbortOnDropHandle::new(tokio::spawn(self.live.clone().tail(
+                self.appended.clone(),
+                self.live_start,
+                stop.clone(),
+            ))),
+        ];
+        if self.databases.write.get_database_backend() == DbBackend::Postgres {
+            let (write_url, read_url) = self.urls.clone();
+            tasks.push(AbortOnDropHandle::new(tokio::spawn(
+                signals::relay_postgres_notifications(
+                    write_url,
+                    read_url,
+                    self.appended.clone(),
+                    self.progress.clone(),
+                    stop.clone(),
+                ),
+            )));
+        }
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())
             .await
             .context("serve HTTP");
-        // In-flight queries waiting on a consistency token were served by a running projector.
-        projector_stop.cancel();
-        projector.await.context("projector task")?;
+        stop.cancel();
+        for task in tasks.drain(..) {
+            task.await.context("background task")?;
+        }
         for db in [self.databases.write, self.databases.read] {
             if let Err(err) = db.close().await {
                 tracing::debug!(error = %err, "closing a pool");

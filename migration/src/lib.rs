@@ -7,7 +7,9 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_users;
 mod m20261126_000002_create_user_events;
+mod m20261126_000003_notify_on_append;
 mod m20261126_000101_create_users_view;
+mod m20261126_000102_projection_leases;
 
 /// Migrations of the write database: `users` and the event log `user_events`.
 pub struct WriteMigrator;
@@ -18,6 +20,7 @@ impl MigratorTrait for WriteMigrator {
         vec![
             Box::new(m20261126_000001_create_users::Migration),
             Box::new(m20261126_000002_create_user_events::Migration),
+            Box::new(m20261126_000003_notify_on_append::Migration),
         ]
     }
 
@@ -26,13 +29,16 @@ impl MigratorTrait for WriteMigrator {
     }
 }
 
-/// Migrations of the read database: `users_view`, its totals and the projection checkpoints.
+/// Migrations of the read database: `users_view`, its totals, the projection checkpoints and leases.
 pub struct ReadMigrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for ReadMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000101_create_users_view::Migration)]
+        vec![
+            Box::new(m20261126_000101_create_users_view::Migration),
+            Box::new(m20261126_000102_projection_leases::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

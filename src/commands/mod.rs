@@ -19,11 +19,11 @@ use sea_orm::{
     DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
-use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users;
+use crate::signals::Wakeup;
 
 pub use create_user::CreateUser;
 pub use delete_user::DeleteUser;
@@ -87,11 +87,11 @@ impl CommandError {
 pub struct CommandHandlers {
     db: DatabaseConnection,
     /// Woken after each commit that appended an event, so the projector needn't poll.
-    appended: Arc<Notify>,
+    appended: Wakeup,
 }
 
 impl CommandHandlers {
-    pub fn new(db: DatabaseConnection, appended: Arc<Notify>) -> Self {
+    pub fn new(db: DatabaseConnection, appended: Wakeup) -> Self {
         Self { db, appended }
     }
 
@@ -110,7 +110,7 @@ impl CommandHandlers {
     /// Commits and wakes the projector.
     async fn commit(&self, txn: DatabaseTransaction) -> anyhow::Result<()> {
         txn.commit().await.context("commit write transaction")?;
-        self.appended.notify_one();
+        self.appended.wake();
         Ok(())
     }
 }

@@ -11,6 +11,8 @@ pub struct Model {
     pub tx_id: i64,
     pub position: i64,
     pub updated_at: DateTimeUtc,
+    /// Why the projector is failing, while it is; cleared by the next applied batch.
+    pub last_error: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -92,7 +92,7 @@ fn coded(message: String, code: &'static str) -> async_graphql::Error {
 }
 
 /// Logs the cause under a fresh `errorId` and returns an error that carries only that id.
-fn internal(cause: anyhow::Error) -> async_graphql::Error {
+pub(super) fn internal(cause: anyhow::Error) -> async_graphql::Error {
     let error_id = uuid::Uuid::now_v7().to_string();
     tracing::error!(error_id = %error_id, error = format!("{cause:#}"), "internal error");
     async_graphql::Error::new(format!(

@@ -4,18 +4,20 @@
 //! map the result into GraphQL types. This module never touches the database or the entities.
 
 mod error;
+mod events;
 mod scalars;
 mod users;
 
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::commands::CommandBus;
 use crate::queries::QueryBus;
+use crate::subscriptions::LiveEvents;
 
 pub use error::codes;
 
-/// The executable schema; command and query buses travel in its data.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+/// The executable schema; the command and query buses and the live feed travel in its data.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The query root: every feature's query fields.
 #[derive(MergedObject, Default)]
@@ -27,14 +29,19 @@ pub struct QueryRoot(users::UsersQuery);
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(users::UsersMutation);
 
+/// The subscription root: every feature's subscriptions.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(events::EventsSubscription);
+
 /// Deepest selection a request may nest; ample for this schema, and a guard against abuse.
 const MAX_DEPTH: usize = 20;
 /// Most fields one request may select.
 const MAX_COMPLEXITY: usize = 1_000;
 
-/// The schema served over HTTP, dispatching to these buses.
-pub fn schema(commands: CommandBus, queries: QueryBus) -> AppSchema {
-    builder().data(commands).data(queries).finish()
+/// The schema served over HTTP and WebSocket, dispatching to these buses and this feed.
+pub fn schema(commands: CommandBus, queries: QueryBus, live: LiveEvents) -> AppSchema {
+    builder().data(commands).data(queries).data(live).finish()
 }
 
 /// The schema in SDL, as published in `schema.graphql`.
@@ -46,11 +53,11 @@ pub fn sdl() -> String {
     builder().finish().sdl_with_options(options)
 }
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
     .extension(error::ErrorCodes)
     .limit_depth(MAX_DEPTH)

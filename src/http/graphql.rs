@@ -1,10 +1,13 @@
 //! `/graphql`: POST (JSON, or a JSON array of operations answered with an array) and GET (queries only).
 
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::{
+    GraphQLBatchRequest, GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket,
+};
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::graphql::{AppSchema, codes};
@@ -16,10 +19,23 @@ pub(super) async fn post(
     schema.execute_batch(request.into_inner()).await.into()
 }
 
-/// GET serves queries only: a mutation over GET could be triggered by a link or an image tag,
-/// so it is refused with 405 before anything runs.
-pub(super) async fn get(State(schema): State<AppSchema>, request: GraphQLRequest) -> Response {
-    let request = request.into_inner();
+/// GET upgrades to a WebSocket for subscriptions (`graphql-transport-ws`, or the legacy
+/// `graphql-ws`), and otherwise serves queries only: a mutation over GET could be triggered by a
+/// link or an image tag, so it is refused with 405 before anything runs.
+pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Response {
+    if wants_websocket(request.headers()) {
+        return upgrade(schema, request).await;
+    }
+    let request =
+        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
+            request,
+            &(),
+        )
+        .await
+        {
+            Ok(request) => request.into_inner(),
+            Err(rejection) => return rejection.into_response(),
+        };
     if let Some(kind) = non_query_operation(&request.query, request.operation_name.as_deref()) {
         let body = serde_json::json!({
             "errors": [{
@@ -34,6 +50,28 @@ pub(super) async fn get(State(schema): State<AppSchema>, request: GraphQLRequest
         return response;
     }
     GraphQLResponse::from(schema.execute(request).await).into_response()
+}
+
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn upgrade(schema: AppSchema, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => upgrade
+            .protocols(ALL_WEBSOCKET_PROTOCOLS)
+            .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).serve())
+            .into_response(),
+        Err(rejection) => rejection.into_response(),
+    }
 }
 
 /// The kind of the operation that would run, if it is not a query. A document that does not

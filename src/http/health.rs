@@ -1,16 +1,17 @@
 //! `/healthz` (the process answers) and `/readyz` (both databases answer, migrations applied, projector healthy).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use migration::{MigratorTrait, ReadMigrator, WriteMigrator};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::json;
 
-use crate::projections::ProjectionProgress;
+use crate::domain::LogPosition;
+use crate::entities::projection_checkpoints;
+use crate::projections::USERS_VIEW;
 
 /// How long a readiness check waits for a database.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,13 +21,16 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Readiness {
     pub write_db: DatabaseConnection,
     pub read_db: DatabaseConnection,
-    pub progress: Arc<ProjectionProgress>,
 }
 
 pub(super) async fn alive() -> &'static str {
     "ok"
 }
 
+/// 503 when this instance cannot serve (a database unreachable, migrations pending). A failing
+/// projection leaves reads serving older data, so it is reported (`"projection": "failing"`)
+/// without taking every instance out of service; the cause is in the log and in
+/// `cqrs-users projections status`.
 pub(super) async fn ready(
     State(readiness): State<Readiness>,
 ) -> (StatusCode, Json<serde_json::Value>) {
@@ -34,19 +38,17 @@ pub(super) async fn ready(
         check::<WriteMigrator>(&readiness.write_db),
         check::<ReadMigrator>(&readiness.read_db)
     );
-    let projector = match readiness.progress.failure() {
-        None => Ok(()),
-        // The cause is in the log; this endpoint is public, so it only says where to look.
-        Some(_) => Err("failing; see the log".to_owned()),
+    let projection = match &read {
+        Ok(()) => projection_state(&readiness.read_db).await,
+        Err(_) => json!("unknown"),
     };
-    let ready = write.is_ok() && read.is_ok() && projector.is_ok();
+    let ready = write.is_ok() && read.is_ok();
     let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".to_owned());
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "writeDatabase": show(write),
         "readDatabase": show(read),
-        "projector": show(projector),
-        "checkpoint": readiness.progress.checkpoint().to_string(),
+        "projection": projection,
     });
     let status = if ready {
         StatusCode::OK
@@ -54,6 +56,25 @@ pub(super) async fn ready(
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+async fn projection_state(read_db: &DatabaseConnection) -> serde_json::Value {
+    match projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
+        .one(read_db)
+        .await
+    {
+        Ok(row) => {
+            let checkpoint = row.as_ref().map_or(LogPosition::START, |r| {
+                LogPosition::new(r.tx_id, r.position)
+            });
+            let failing = row.and_then(|r| r.last_error).is_some();
+            json!({
+                "state": if failing { "failing; see the log or `cqrs-users projections status`" } else { "ok" },
+                "checkpoint": checkpoint.to_string(),
+            })
+        }
+        Err(_) => json!("unknown"),
+    }
 }
 
 /// The database answers and has no pending migration.

@@ -1,12 +1,18 @@
 //! Projection: follows the event log in order and keeps the read model (`users_view`) up to date.
 //!
-//! The projector applies a batch of events and stores its checkpoint in the read database in the
-//! same transaction, so a batch is applied entirely or not at all and no event is applied twice.
-//! It reads the log with `events::read_after`, which never returns an event while an earlier one
-//! may still commit, so it never skips one. It sleeps until a command commits (`appended`), with a
-//! slow poll as a safety net, and stops between batches when asked to.
+//! One instance at a time projects: the holder of the `users_view` [`Lease`]. It applies a batch of
+//! events and stores its checkpoint in the read database in the same transaction, renewing the
+//! lease inside that transaction, so a batch is applied entirely or not at all, no event is applied
+//! twice, and an instance that lost the lease cannot commit. It reads the log with
+//! `events::read_after`, which never returns an event while an earlier one may still commit, so it
+//! never skips one. It sleeps until the log grows (`Wakeup`), with a slow poll as a safety net,
+//! and stops between batches when asked to. Other instances follow the stored checkpoint and take
+//! over when the lease expires.
 
+mod lease;
 mod progress;
+mod rebuild;
+mod status;
 mod users_view;
 
 use std::sync::Arc;
@@ -14,22 +20,22 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::{Set, Unchanged},
-    DatabaseConnection, DbErr, EntityTrait, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
-    sea_query::OnConflict,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait, sea_query::OnConflict,
 };
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::LogPosition;
 use crate::entities::{projection_checkpoints, users_view_stats};
 use crate::events::{self, ReadError};
+use crate::signals::Wakeup;
 
+pub use lease::Lease;
 pub use progress::ProjectionProgress;
+pub use rebuild::rebuild;
+pub use status::{Status, status};
 
-/// The checkpoint name of the `users_view` projection.
+/// The checkpoint and lease name of the `users_view` projection.
 pub const USERS_VIEW: &str = "users_view";
 
 /// Why a batch could not be applied. The batch was rolled back; the projector retries it.
@@ -45,6 +51,9 @@ pub enum ProjectionError {
         position: LogPosition,
         detail: String,
     },
+    /// Another instance (or a rebuild) holds the lease now; this one must stop projecting.
+    #[error("the projection lease was lost")]
+    LostLease,
 }
 
 /// Tuning of the projector loop.
@@ -52,105 +61,176 @@ pub enum ProjectionError {
 pub struct ProjectorSettings {
     /// Events applied per transaction at most.
     pub batch_size: u64,
-    /// How often to look at the log when no command woke the projector.
-    pub poll_interval: Duration,
+    /// How long a lease lasts without renewal: how soon another instance takes over from a dead one.
+    pub lease_ttl: Duration,
     /// How long to wait before retrying a failed batch.
     pub retry_delay: Duration,
+}
+
+impl ProjectorSettings {
+    /// How often to look at the log (leader) or the lease and checkpoint (follower) unprompted.
+    fn poll_interval(&self) -> Duration {
+        (self.lease_ttl / 4).min(Duration::from_secs(1))
+    }
 }
 
 impl Default for ProjectorSettings {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            poll_interval: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(5),
             retry_delay: Duration::from_millis(500),
         }
     }
 }
 
-/// The `users_view` projector. `run` is its task.
+/// The `users_view` projector of one instance. `run` is its task.
 pub struct Projector {
     pub write_db: DatabaseConnection,
     pub read_db: DatabaseConnection,
     pub progress: Arc<ProjectionProgress>,
-    pub appended: Arc<Notify>,
+    pub appended: Wakeup,
+    pub lease: Lease,
     pub settings: ProjectorSettings,
 }
 
+/// What the loop knows between steps.
+#[derive(Default)]
+struct State {
+    leading: bool,
+    /// The checkpoint as last stored by this leader; `None` until loaded after taking the lease.
+    checkpoint: Option<LogPosition>,
+    failing: bool,
+}
+
+enum Next {
+    /// More may be waiting: go again at once.
+    Continue,
+    /// Caught up or following: wait for a wake-up or this long.
+    Idle(Duration),
+    /// Failed: wait this long (wake-ups ignored).
+    Retry(Duration),
+}
+
 impl Projector {
-    /// Projects until `shutdown` is cancelled; a batch under way is finished first.
+    /// Projects (or follows) until `shutdown` is cancelled; a batch under way is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut checkpoint = None;
-        loop {
-            if shutdown.is_cancelled() {
-                break;
-            }
-            let step = async {
-                let after = match checkpoint {
-                    Some(position) => position,
-                    None => load_checkpoint(&self.read_db).await?,
-                };
-                self.progress.advance(after);
-                checkpoint = Some(after);
-                self.apply_next_batch(after).await
-            };
-            let pause = match step.await {
-                Ok(Some(applied_to)) => {
-                    checkpoint = Some(applied_to);
-                    self.progress.advance(applied_to);
-                    self.progress.clear_failure();
+        let mut woken = self.appended.subscribe();
+        let mut state = State::default();
+        while !shutdown.is_cancelled() {
+            let pause = match self.step(&mut state).await {
+                Next::Continue => continue,
+                Next::Idle(pause) if state.leading => pause,
+                Next::Idle(pause) | Next::Retry(pause) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = shutdown.cancelled() => {}
+                    }
                     continue;
-                }
-                Ok(None) => {
-                    self.progress.clear_failure();
-                    self.settings.poll_interval
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "projection of users_view failed; retrying");
-                    self.progress.fail(err.to_string());
-                    self.settings.retry_delay
                 }
             };
             tokio::select! {
-                () = self.appended.notified() => {}
+                _ = woken.changed() => {}
                 () = tokio::time::sleep(pause) => {}
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => {}
             }
+        }
+        if state.leading
+            && let Err(err) = self.lease.release(&self.read_db).await
+        {
+            tracing::warn!(error = %err, "could not release the projection lease");
         }
         tracing::info!("projector stopped");
     }
 
-    /// Applies the next batch after `after`; returns the new checkpoint, or `None` when caught up.
-    async fn apply_next_batch(
-        &self,
-        after: LogPosition,
-    ) -> Result<Option<LogPosition>, ProjectionError> {
+    async fn step(&self, state: &mut State) -> Next {
+        let poll = self.settings.poll_interval();
+        if !state.leading {
+            match self.lease.try_acquire(&self.read_db).await {
+                Ok(true) => {
+                    tracing::info!(
+                        holder = self.lease.holder(),
+                        "took the projection lease; projecting users_view"
+                    );
+                    state.leading = true;
+                    state.checkpoint = None;
+                }
+                Ok(false) => {
+                    // Following: keep this instance's view of the checkpoint fresh for token reads.
+                    if let Ok(stored) = load_checkpoint(&self.read_db).await {
+                        self.progress.advance(stored);
+                    }
+                    return Next::Idle(poll);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot reach the projection lease");
+                    return Next::Retry(self.settings.retry_delay);
+                }
+            }
+        }
+        match self.lead(state).await {
+            Ok(Some(applied_to)) => {
+                state.checkpoint = Some(applied_to);
+                self.progress.advance(applied_to);
+                if std::mem::take(&mut state.failing) {
+                    tracing::info!("projection of users_view recovered");
+                }
+                Next::Continue
+            }
+            Ok(None) => match self.lease.renew(&self.read_db).await {
+                Ok(true) => Next::Idle(poll),
+                Ok(false) => self.lose_lease(state),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot renew the projection lease");
+                    Next::Retry(self.settings.retry_delay)
+                }
+            },
+            Err(ProjectionError::LostLease) => self.lose_lease(state),
+            Err(err) => {
+                tracing::error!(error = %err, "projection of users_view failed; retrying");
+                state.failing = true;
+                if let Err(db_err) = record_failure(&self.read_db, &err.to_string()).await {
+                    tracing::warn!(error = %db_err, "could not record the projection failure");
+                }
+                Next::Retry(self.settings.retry_delay)
+            }
+        }
+    }
+
+    fn lose_lease(&self, state: &mut State) -> Next {
+        tracing::warn!(
+            holder = self.lease.holder(),
+            "lost the projection lease; following"
+        );
+        *state = State::default();
+        Next::Retry(self.settings.poll_interval())
+    }
+
+    /// Applies the next batch after the checkpoint; the new checkpoint, or `None` when caught up.
+    async fn lead(&self, state: &mut State) -> Result<Option<LogPosition>, ProjectionError> {
+        let after = match state.checkpoint {
+            Some(position) => position,
+            None => {
+                let stored = load_checkpoint(&self.read_db).await?;
+                self.progress.advance(stored);
+                state.checkpoint = Some(stored);
+                stored
+            }
+        };
         let batch = events::read_after(&self.write_db, after, self.settings.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
-        let txn = self
-            .read_db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
-        let mut stats = users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
-            .one(&txn)
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound("users_view_stats row".into()))?;
+        let txn = begin_write(&self.read_db).await?;
+        if !self.lease.renew(&txn).await? {
+            return Err(ProjectionError::LostLease);
+        }
+        let mut stats = load_stats(&txn).await?;
         for event in &batch {
-            users_view::apply(&txn, &mut stats, event).await?;
+            users_view::apply(&txn, users_view::LIVE, &mut stats, event).await?;
         }
-        users_view_stats::ActiveModel {
-            id: Unchanged(stats.id),
-            user_count: Set(stats.user_count),
-            created_count: Set(stats.created_count),
-        }
-        .update(&txn)
-        .await?;
-        save_checkpoint(&txn, USERS_VIEW, last).await?;
+        users_view::save_stats(&txn, &stats).await?;
+        save_checkpoint(&txn, last).await?;
         txn.commit().await?;
         tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
         Ok(Some(last))
@@ -158,7 +238,7 @@ impl Projector {
 }
 
 /// The checkpoint of `users_view`: the position of the last event applied, or `START`.
-pub async fn load_checkpoint(db: &impl sea_orm::ConnectionTrait) -> Result<LogPosition, DbErr> {
+pub async fn load_checkpoint(db: &impl ConnectionTrait) -> Result<LogPosition, DbErr> {
     let row = projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
         .one(db)
         .await?;
@@ -167,16 +247,30 @@ pub async fn load_checkpoint(db: &impl sea_orm::ConnectionTrait) -> Result<LogPo
     }))
 }
 
-async fn save_checkpoint(
-    txn: &impl sea_orm::ConnectionTrait,
-    projection: &str,
-    position: LogPosition,
-) -> Result<(), DbErr> {
+/// Starts a read-model write transaction; on SQLite it takes the write lock up front.
+async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+async fn load_stats(db: &impl ConnectionTrait) -> Result<users_view_stats::Model, DbErr> {
+    users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("users_view_stats row".into()))
+}
+
+/// Stores the checkpoint (and clears any recorded failure): part of every batch's transaction.
+async fn save_checkpoint(db: &impl ConnectionTrait, position: LogPosition) -> Result<(), DbErr> {
     let row = projection_checkpoints::ActiveModel {
-        projection: Set(projection.to_owned()),
+        projection: Set(USERS_VIEW.to_owned()),
         tx_id: Set(position.tx_id),
         position: Set(position.seq),
         updated_at: Set(Utc::now()),
+        last_error: Set(None),
     };
     projection_checkpoints::Entity::insert(row)
         .on_conflict(
@@ -185,10 +279,31 @@ async fn save_checkpoint(
                     projection_checkpoints::Column::TxId,
                     projection_checkpoints::Column::Position,
                     projection_checkpoints::Column::UpdatedAt,
+                    projection_checkpoints::Column::LastError,
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(txn)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Stores why the projector is failing, for `projections status` and `/readyz` on every instance.
+async fn record_failure(db: &impl ConnectionTrait, reason: &str) -> Result<(), DbErr> {
+    let row = projection_checkpoints::ActiveModel {
+        projection: Set(USERS_VIEW.to_owned()),
+        tx_id: Set(0),
+        position: Set(0),
+        updated_at: Set(Utc::now()),
+        last_error: Set(Some(format!("{}: {reason}", Utc::now().to_rfc3339()))),
+    };
+    projection_checkpoints::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(projection_checkpoints::Column::Projection)
+                .update_columns([projection_checkpoints::Column::LastError])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
         .await?;
     Ok(())
 }

@@ -81,7 +81,7 @@ each_backend! {
 }
 
 each_backend! {
-    /// /healthz answers; /readyz reports both databases and the projector.
+    /// /healthz answers; /readyz reports both databases and the projection.
     async fn health_and_readiness(app) {
         let response = app.client.get(app.url("/healthz")).send().await.unwrap();
         assert_eq!(response.status(), 200);
@@ -91,7 +91,7 @@ each_backend! {
         assert_eq!(body["status"], "ready");
         assert_eq!(body["writeDatabase"], "ok");
         assert_eq!(body["readDatabase"], "ok");
-        assert_eq!(body["projector"], "ok");
+        assert_eq!(body["projection"]["state"], "ok");
     }
 }
 

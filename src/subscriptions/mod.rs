@@ -1,0 +1,122 @@
+//! Live events: replaying the log after a position, then following it as it grows.
+//!
+//! Each instance runs one tail task that reads new events in log order (`events::read_after`, so
+//! nothing that may still commit earlier is ever passed) and broadcasts them on a bounded channel.
+//! A subscriber first subscribes to that channel, then replays the log from its position, then
+//! takes live events, dropping those it already replayed: since the tail only broadcasts what a
+//! later log read also sees, the switch has no gap and no duplicate. A subscriber that falls more
+//! than the channel's capacity behind is not waited for: it goes back to reading the log from
+//! where it stopped, so a slow subscriber never stalls the tail or the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use sea_orm::DatabaseConnection;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::LogPosition;
+use crate::events::{self, ReadError, RecordedEvent};
+use crate::signals::Wakeup;
+
+/// Events read from the log per query.
+const BATCH: u64 = 500;
+/// Live events buffered for subscribers; one further behind reads the log instead.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// The live feed of this instance: hands out subscriptions, and `tail` keeps it fed.
+#[derive(Clone)]
+pub struct LiveEvents {
+    db: DatabaseConnection,
+    live: broadcast::Sender<Arc<RecordedEvent>>,
+    shutdown: CancellationToken,
+}
+
+impl LiveEvents {
+    /// `db` is the write database (the log). Streams end when `shutdown` is cancelled (the
+    /// server's shutdown: clients get `complete` and the WebSocket closes).
+    pub fn new(db: DatabaseConnection, shutdown: CancellationToken) -> Self {
+        let (live, _) = broadcast::channel(CHANNEL_CAPACITY);
+        Self { db, live, shutdown }
+    }
+
+    /// Every event after `after`, in log order, then each new one as it is committed.
+    pub fn after(
+        &self,
+        after: LogPosition,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
+        let (db, live, shutdown) = (self.db.clone(), self.live.clone(), self.shutdown.clone());
+        async_stream::try_stream! {
+            let mut cursor = after;
+            'replay: loop {
+                // Subscribe before reading the log: whatever the tail sends from now on is either
+                // in that read or in this receiver.
+                let mut receiver = live.subscribe();
+                loop {
+                    let batch = events::read_after(&db, cursor, BATCH).await?;
+                    let full = batch.len() as u64 == BATCH;
+                    for event in batch {
+                        cursor = event.position;
+                        yield Arc::new(event);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                loop {
+                    let received = tokio::select! {
+                        received = receiver.recv() => received,
+                        () = shutdown.cancelled() => return,
+                    };
+                    match received {
+                        Ok(event) if event.position <= cursor => {}
+                        Ok(event) => {
+                            cursor = event.position;
+                            yield event;
+                        }
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::debug!(missed, "subscriber fell behind; catching up from the log");
+                            continue 'replay;
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Follows the log after `start` (its visible head when the server started) and broadcasts
+    /// each new event, until `stop`.
+    pub async fn tail(self, appended: Wakeup, start: LogPosition, stop: CancellationToken) {
+        const RETRY: Duration = Duration::from_millis(500);
+        const POLL: Duration = Duration::from_secs(1);
+        let mut woken = appended.subscribe();
+        let mut cursor = start;
+        while !stop.is_cancelled() {
+            let step = async {
+                let batch = events::read_after(&self.db, cursor, BATCH).await?;
+                let full = batch.len() as u64 == BATCH;
+                for event in batch {
+                    cursor = event.position;
+                    // No receiver is not an error: nobody is subscribed right now.
+                    let _ = self.live.send(Arc::new(event));
+                }
+                Ok::<_, ReadError>(full)
+            };
+            let pause = match step.await {
+                Ok(true) => continue,
+                Ok(false) => POLL,
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the log for subscribers failed; retrying");
+                    RETRY
+                }
+            };
+            tokio::select! {
+                _ = woken.changed() => {}
+                () = tokio::time::sleep(pause) => {}
+                () = stop.cancelled() => {}
+            }
+        }
+    }
+}
