@@ -85,6 +85,11 @@ pub struct ServeConfig {
     #[arg(long, env = "PROJECTOR_LEASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(200..))]
     pub projector_lease_ms: u64,
 
+    /// Live events buffered per instance for subscribers; a subscriber further behind catches up
+    /// from the log instead.
+    #[arg(long, env = "SUBSCRIPTION_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub subscription_buffer: u64,
+
     /// How long a query with a consistencyToken waits for the projector, in milliseconds.
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,

@@ -96,6 +96,29 @@ async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()
     Ok(())
 }
 
+/// Whether `err` says the database could not be reached (down, restarting, pool exhausted), as
+/// opposed to a statement it refused: the client should retry later, not fix its request.
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    err.chain()
+        .any(|cause| match cause.downcast_ref::<DbErr>() {
+            Some(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => true,
+            Some(
+                DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)),
+            ) => {
+                matches!(
+                    e.as_ref(),
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                )
+            }
+            _ => false,
+        })
+}
+
 /// The URL without its password, for logs and errors.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

@@ -53,7 +53,8 @@ impl Application {
             config.consistency_timeout(),
         );
         // Subscribers start from the log's visible head as of now, before any request is served.
-        let live = LiveEvents::new(databases.write.clone(), shutdown.clone());
+        let buffer = usize::try_from(config.subscription_buffer).unwrap_or(usize::MAX);
+        let live = LiveEvents::new(databases.write.clone(), buffer, shutdown.clone());
         let live_start = events::visible_head(&databases.write)
             .await
             .context("find the head of the event log")?;
@@ -92,6 +93,11 @@ impl Application {
             ),
             shutdown,
         })
+    }
+
+    /// This instance's name as a projection lease holder.
+    pub fn instance_id(&self) -> &str {
+        self.projector.lease.holder()
     }
 
     /// The address actually bound (the real port when the config asked for port 0).

@@ -66,10 +66,24 @@ pub enum CommandError {
         expected: i32,
         actual: i32,
     },
-    /// Anything the client cannot fix (database down, a bug). Clients see `INTERNAL_SERVER_ERROR`
-    /// and an `errorId`; the cause goes to the log only.
+    /// The database could not be reached; nothing was written, or, if the connection broke
+    /// during the commit, the outcome is unknown. Clients see `SERVICE_UNAVAILABLE` and retry.
+    #[error("the database is unavailable")]
+    Unavailable(anyhow::Error),
+    /// Anything else the client cannot fix (a bug). Clients see `INTERNAL_SERVER_ERROR` and an
+    /// `errorId`; the cause goes to the log only.
     #[error("internal error")]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
+}
+
+impl From<anyhow::Error> for CommandError {
+    fn from(err: anyhow::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            CommandError::Unavailable(err)
+        } else {
+            CommandError::Unexpected(err)
+        }
+    }
 }
 
 impl CommandError {
@@ -78,6 +92,7 @@ impl CommandError {
         match self {
             CommandError::EmailTaken(_) | CommandError::VersionMismatch { .. } => "conflict",
             CommandError::UserNotFound(_) => "not_found",
+            CommandError::Unavailable(_) => "unavailable",
             CommandError::Unexpected(_) => "error",
         }
     }

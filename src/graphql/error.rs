@@ -26,6 +26,7 @@ pub mod codes {
     pub const CONFLICT: &str = "CONFLICT";
     pub const CONSISTENCY_TIMEOUT: &str = "CONSISTENCY_TIMEOUT";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
@@ -55,6 +56,7 @@ impl From<CommandError> for async_graphql::Error {
                 ext.set("expectedVersion", expected);
                 ext.set("actualVersion", actual);
             }),
+            CommandError::Unavailable(cause) => unavailable(cause),
             CommandError::Unexpected(cause) => internal(cause),
         }
     }
@@ -75,6 +77,7 @@ impl From<QueryError> for async_graphql::Error {
                         u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                     );
                 }),
+            QueryError::Unavailable(cause) => unavailable(cause),
             QueryError::Unexpected(cause) => internal(cause),
         }
     }
@@ -89,6 +92,19 @@ pub(super) fn null_with_error<T>(ctx: &Context<'_>, error: async_graphql::Error)
 
 fn coded(message: String, code: &'static str) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
+}
+
+/// Like `internal`, for a database that cannot be reached: the client should retry later.
+fn unavailable(cause: anyhow::Error) -> async_graphql::Error {
+    let error_id = uuid::Uuid::now_v7().to_string();
+    tracing::warn!(error_id = %error_id, error = format!("{cause:#}"), "database unavailable");
+    async_graphql::Error::new(format!(
+        "the service cannot reach its database right now; retry later (errorId {error_id})"
+    ))
+    .extend_with(|_, ext| {
+        ext.set("code", codes::SERVICE_UNAVAILABLE);
+        ext.set("errorId", error_id.as_str());
+    })
 }
 
 /// Logs the cause under a fresh `errorId` and returns an error that carries only that id.

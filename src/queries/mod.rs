@@ -52,9 +52,22 @@ pub enum QueryError {
         token: LogPosition,
         waited: Duration,
     },
-    /// Anything the client cannot fix. Clients see `INTERNAL_SERVER_ERROR` and an `errorId`.
+    /// The read database could not be reached. Clients see `SERVICE_UNAVAILABLE` and retry.
+    #[error("the database is unavailable")]
+    Unavailable(anyhow::Error),
+    /// Anything else the client cannot fix. Clients see `INTERNAL_SERVER_ERROR` and an `errorId`.
     #[error("internal error")]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
+}
+
+impl From<anyhow::Error> for QueryError {
+    fn from(err: anyhow::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            QueryError::Unavailable(err)
+        } else {
+            QueryError::Unexpected(err)
+        }
+    }
 }
 
 impl QueryError {
@@ -63,6 +76,7 @@ impl QueryError {
         match self {
             QueryError::UserNotFound(_) => "not_found",
             QueryError::ConsistencyTimeout { .. } => "consistency_timeout",
+            QueryError::Unavailable(_) => "unavailable",
             QueryError::Unexpected(_) => "error",
         }
     }

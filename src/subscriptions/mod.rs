@@ -22,8 +22,6 @@ use crate::signals::Wakeup;
 
 /// Events read from the log per query.
 const BATCH: u64 = 500;
-/// Live events buffered for subscribers; one further behind reads the log instead.
-const CHANNEL_CAPACITY: usize = 1024;
 
 /// The live feed of this instance: hands out subscriptions, and `tail` keeps it fed.
 #[derive(Clone)]
@@ -34,10 +32,11 @@ pub struct LiveEvents {
 }
 
 impl LiveEvents {
-    /// `db` is the write database (the log). Streams end when `shutdown` is cancelled (the
-    /// server's shutdown: clients get `complete` and the WebSocket closes).
-    pub fn new(db: DatabaseConnection, shutdown: CancellationToken) -> Self {
-        let (live, _) = broadcast::channel(CHANNEL_CAPACITY);
+    /// `db` is the write database (the log); `buffer` is how many live events are kept for
+    /// subscribers (one further behind reads the log instead). Streams end when `shutdown` is
+    /// cancelled (the server's shutdown: clients get `complete`).
+    pub fn new(db: DatabaseConnection, buffer: usize, shutdown: CancellationToken) -> Self {
+        let (live, _) = broadcast::channel(buffer.max(1));
         Self { db, live, shutdown }
     }
 

@@ -4,16 +4,16 @@
 use std::time::Duration;
 
 use cqrs_users::domain::{self, LogPosition, UserId};
-use cqrs_users::entities::{user_events, users, users_view_stats};
+use cqrs_users::entities::users;
 use cqrs_users::events::{self, UserEvent};
-use cqrs_users::projections;
 use futures::future::join_all;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, QueryOrder, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, TransactionTrait};
 use serde_json::json;
 
 use crate::each_backend;
 use crate::helpers::{
-    Backend, TestApp, UPDATE_USER_NAME, assert_no_errors, error_code, spawn_app_with,
+    Backend, UPDATE_USER_NAME, assert_no_errors, assert_projected_exactly_once, error_code,
+    spawn_app_with,
 };
 
 each_backend! {
@@ -168,14 +168,15 @@ async fn an_event_committed_late_is_not_skipped() {
     assert_eq!(error_code(&body), "CONSISTENCY_TIMEOUT", "{body:#}");
 
     slow.commit().await.unwrap();
+    // Both are readable now: the late one was waited for, not skipped.
     let user = app
-        .user(fast["user"]["id"].as_str().unwrap(), Some(fast_token))
+        .user_eventually(fast["user"]["id"].as_str().unwrap(), fast_token)
         .await;
     assert_eq!(user["name"], "Fast");
     let user = app
-        .user(&slow_id.to_string(), Some(&slow_position.to_string()))
+        .user_eventually(&slow_id.to_string(), &slow_position.to_string())
         .await;
-    assert_eq!(user["name"], "Slow", "the late event was skipped");
+    assert_eq!(user["name"], "Slow");
     app.converge(Duration::from_secs(10)).await;
     assert_projected_exactly_once(&app).await;
 }
@@ -184,41 +185,4 @@ fn backends() -> Vec<Backend> {
     std::iter::once(Backend::Sqlite)
         .chain(Backend::postgres())
         .collect()
-}
-
-/// The log and the read model agree: per-user versions run 1..=n in log order, the maintained
-/// counts match the log, and the checkpoint is the log's head.
-async fn assert_projected_exactly_once(app: &TestApp) {
-    let log = user_events::Entity::find()
-        .order_by_asc(user_events::Column::TxId)
-        .order_by_asc(user_events::Column::Position)
-        .all(&app.write_db)
-        .await
-        .unwrap();
-    let mut versions = std::collections::HashMap::<_, i32>::new();
-    let (mut created, mut deleted) = (0, 0);
-    for event in &log {
-        let last = versions.entry(event.user_id).or_default();
-        assert_eq!(
-            event.version,
-            *last + 1,
-            "versions of {} out of order in the log",
-            event.user_id
-        );
-        *last = event.version;
-        match event.event_type.as_str() {
-            "UserCreated" => created += 1,
-            "UserDeleted" => deleted += 1,
-            _ => {}
-        }
-    }
-    let stats = users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
-        .one(&app.read_db)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stats.created_count, created);
-    assert_eq!(stats.user_count, created - deleted);
-    let checkpoint = projections::load_checkpoint(&app.read_db).await.unwrap();
-    assert_eq!(checkpoint, events::head(&app.write_db).await.unwrap());
 }

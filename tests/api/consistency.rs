@@ -12,7 +12,7 @@ each_backend! {
     /// same token reads the write.
     async fn token_reads_wait_then_time_out_never_stale(app, flags = ["--consistency-timeout-ms", "400"]) {
         let first = app.create_user("First", "first@example.com").await;
-        app.user(first["user"]["id"].as_str().unwrap(), first["consistencyToken"].as_str()).await;
+        app.user_eventually(first["user"]["id"].as_str().unwrap(), first["consistencyToken"].as_str().unwrap()).await;
 
         // Hold the lock the projector needs to commit a batch (the counts row of the read model).
         let hold = app.read_db.begin().await.unwrap();
@@ -40,7 +40,7 @@ each_backend! {
         assert_eq!(error_code(&body), "NOT_FOUND");
 
         hold.rollback().await.unwrap();
-        let user = app.user(id, Some(token)).await;
+        let user = app.user_eventually(id, token).await;
         assert_eq!(user["name"], "Second");
     }
 }

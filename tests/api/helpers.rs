@@ -75,14 +75,46 @@ pub struct TestApp {
     _storage: Storage,
 }
 
-struct Server {
+/// One running server (an instance).
+pub struct Server {
+    pub address: String,
+    pub instance_id: String,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(config: &ServeConfig) -> Server {
+        let app = Application::build(config).await.expect("build the app");
+        Server {
+            address: format!("http://{}", app.local_addr()),
+            instance_id: app.instance_id().to_owned(),
+            shutdown: app.shutdown_token(),
+            handle: tokio::spawn(app.run()),
+        }
+    }
+
+    /// Abrupt stop, as close to `kill -9` as one process allows: the server task and its
+    /// background tasks are dropped wherever they are; open transactions roll back.
+    pub async fn kill(self) {
+        self.handle.abort();
+        let _ = self.handle.await;
+    }
 }
 
 /// A server on fresh databases of `backend`, started with these extra command-line flags
 /// (`--consistency-timeout-ms`, ...).
 pub async fn spawn_app_with(backend: Backend, flags: &[&str]) -> TestApp {
+    spawn_app_routed(backend, flags, |url| url.to_owned()).await
+}
+
+/// Like `spawn_app_with`, with the server reaching its databases at `route(url)` (through a
+/// proxy, say) while the test's own connections go straight to them.
+pub async fn spawn_app_routed(
+    backend: Backend,
+    flags: &[&str],
+    route: impl Fn(&str) -> String,
+) -> TestApp {
     init_logs();
     let (storage, write_url, read_url) = Storage::create(&backend).await;
     let mut args = vec![
@@ -90,9 +122,9 @@ pub async fn spawn_app_with(backend: Backend, flags: &[&str]) -> TestApp {
         "--listen".to_owned(),
         "127.0.0.1:0".to_owned(),
         "--database-url".to_owned(),
-        write_url.clone(),
+        route(&write_url),
         "--read-database-url".to_owned(),
-        read_url.clone(),
+        route(&read_url),
     ];
     args.extend(flags.iter().map(|f| f.to_string()));
     let config = Cli::try_parse_from(args).expect("valid flags").serve;
@@ -117,13 +149,19 @@ impl TestApp {
     /// Starts the server (again) on the same databases, on a new port.
     pub async fn start(&mut self) {
         assert!(self.server.is_none(), "server already running");
-        let app = Application::build(&self.config)
-            .await
-            .expect("build the app");
-        self.address = format!("http://{}", app.local_addr());
-        let shutdown = app.shutdown_token();
-        let handle = tokio::spawn(app.run());
-        self.server = Some(Server { shutdown, handle });
+        let server = Server::start(&self.config).await;
+        self.address = server.address.clone();
+        self.server = Some(server);
+    }
+
+    /// Another instance on the same databases, as a second process would be.
+    pub async fn start_instance(&self) -> Server {
+        Server::start(&self.config).await
+    }
+
+    /// The lease holder name of the main server.
+    pub fn instance_id(&self) -> &str {
+        &self.server.as_ref().expect("server running").instance_id
     }
 
     /// Graceful stop: in-flight requests finish, the projector stops between batches.
@@ -137,12 +175,9 @@ impl TestApp {
             .expect("server ran cleanly");
     }
 
-    /// Abrupt stop, as close to `kill -9` as one process allows: the server task and the
-    /// projector are dropped wherever they are; open transactions roll back.
+    /// Abrupt stop of the main server (see `Server::kill`).
     pub async fn kill(&mut self) {
-        let server = self.server.take().expect("server running");
-        server.handle.abort();
-        let _ = server.handle.await;
+        self.server.take().expect("server running").kill().await;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -151,9 +186,14 @@ impl TestApp {
 
     /// POSTs one operation and returns the JSON response (asserting HTTP 200).
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_at(&self.address, query, variables).await
+    }
+
+    /// Like `graphql`, against the server at `address` (another instance).
+    pub async fn graphql_at(&self, address: &str, query: &str, variables: Value) -> Value {
         let response = self
             .client
-            .post(self.url("/graphql"))
+            .post(format!("{address}/graphql"))
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await
@@ -180,6 +220,26 @@ impl TestApp {
             .graphql(USER, json!({ "id": id, "consistencyToken": token }))
             .await;
         body["data"]["user"].clone()
+    }
+
+    /// Like `user` with a token, retrying reads that time out (for tests that run the server with
+    /// a short consistency timeout: on PostgreSQL, another test's open transaction anywhere on
+    /// the server holds every log reader back for as long as it stays open).
+    pub async fn user_eventually(&self, id: &str, token: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let body = self
+                .graphql(USER, json!({ "id": id, "consistencyToken": token }))
+                .await;
+            if body.get("errors").is_none() {
+                return body["data"]["user"].clone();
+            }
+            assert_eq!(error_code(&body), "CONSISTENCY_TIMEOUT", "{body:#}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{id} never became readable"
+            );
+        }
     }
 
     /// Rows in the write model and the event log.
@@ -250,10 +310,65 @@ impl TestApp {
         }
     }
 
+    /// The holder of the projection lease, if any holds it now.
+    pub async fn lease_holder(&self) -> Option<String> {
+        let status = cqrs_users::projections::status(&self.write_db, &self.read_db)
+            .await
+            .unwrap();
+        status
+            .leader
+            .filter(|(_, left)| *left > 0)
+            .map(|(holder, _)| holder)
+    }
+
     /// Runs one SQL statement on the read database (to break or inspect it on purpose).
     pub async fn execute_on_read_db(&self, sql: &str) {
         self.read_db.execute_unprepared(sql).await.expect(sql);
     }
+}
+
+/// The log and the read model agree: per-user versions run 1..=n in log order, the maintained
+/// counts match the log, and the checkpoint is the log's head.
+pub async fn assert_projected_exactly_once(app: &TestApp) {
+    let log = cqrs_users::entities::user_events::Entity::find()
+        .order_by_asc(cqrs_users::entities::user_events::Column::TxId)
+        .order_by_asc(cqrs_users::entities::user_events::Column::Position)
+        .all(&app.write_db)
+        .await
+        .unwrap();
+    let mut versions = std::collections::HashMap::<_, i32>::new();
+    let (mut created, mut deleted) = (0, 0);
+    for event in &log {
+        let last = versions.entry(event.user_id).or_default();
+        assert_eq!(
+            event.version,
+            *last + 1,
+            "versions of {} out of order in the log",
+            event.user_id
+        );
+        *last = event.version;
+        match event.event_type.as_str() {
+            "UserCreated" => created += 1,
+            "UserDeleted" => deleted += 1,
+            _ => {}
+        }
+    }
+    let stats = cqrs_users::entities::users_view_stats::Entity::find_by_id(
+        cqrs_users::entities::users_view_stats::ROW_ID,
+    )
+    .one(&app.read_db)
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(stats.created_count, created);
+    assert_eq!(stats.user_count, created - deleted);
+    let checkpoint = cqrs_users::projections::load_checkpoint(&app.read_db)
+        .await
+        .unwrap();
+    assert_eq!(
+        checkpoint,
+        cqrs_users::events::head(&app.write_db).await.unwrap()
+    );
 }
 
 /// One user as a model holds it, for comparing the two models.

@@ -1,15 +1,21 @@
 //! The integration suite: one binary, a real server on a random port per test.
 
 mod helpers;
+mod proxy;
+mod ws;
 
 mod cli;
 mod concurrency;
 mod consistency;
 mod create_user;
 mod delete_user;
+mod faults;
 mod get_user;
 mod http;
+mod instances;
 mod list_users;
+mod rebuild;
 mod restart;
 mod schema;
+mod subscriptions;
 mod update_user_name;
