@@ -1,18 +1,24 @@
 //! Wake-ups: "the log grew" and "a projection moved", raised in this process and, on PostgreSQL,
-//! by every instance through LISTEN/NOTIFY (the triggers in `migration`), so followers of the log
-//! sleep until there is something to read instead of polling.
+//! passed between instances with LISTEN/NOTIFY, so followers of the log sleep until there is
+//! something to read instead of polling.
+//!
+//! Appends are announced after their commit, by `publish_appends`, one `NOTIFY` per burst of
+//! commits: PostgreSQL serialises the commits of transactions that notify, so a `NOTIFY` inside
+//! each command's transaction would queue every writer behind one lock (it halved throughput in
+//! `benches/throughput.rs`). Checkpoint moves are announced by a trigger: one commit per batch.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::LogPosition;
 use crate::projections::{ProjectionProgress, USERS_VIEW};
 
-/// Channel on which `user_events` announces appends (payload empty).
+/// Channel on which instances announce appends (payload: the announcing instance).
 const LOG_CHANNEL: &str = "cqrs_user_events";
 /// Channel on which `projection_checkpoints` announces moves (payload `projection:token`).
 const PROJECTION_CHANNEL: &str = "cqrs_projection";
@@ -38,27 +44,53 @@ impl Wakeup {
     }
 }
 
-/// Relays PostgreSQL notifications until `shutdown`: appends wake `appended`, projection moves
-/// advance `progress`. Reconnects by itself; after a reconnect it wakes everything once, since
-/// notifications sent meanwhile are lost.
+/// Until `stop`: after each burst of local commits (`committed`), wakes this instance's log
+/// followers (`log_grew`) and tells the other instances with one `NOTIFY` on the write database.
+pub async fn publish_appends(
+    write_db: DatabaseConnection,
+    committed: Wakeup,
+    log_grew: Wakeup,
+    instance: String,
+    stop: CancellationToken,
+) {
+    let mut commits = committed.subscribe();
+    loop {
+        tokio::select! {
+            changed = commits.changed() => if changed.is_err() { break },
+            () = stop.cancelled() => break,
+        }
+        log_grew.wake();
+        let notify = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [LOG_CHANNEL.into(), instance.clone().into()],
+        );
+        if let Err(err) = write_db.execute_raw(notify).await {
+            // Other instances still find the events with their next poll.
+            tracing::debug!(error = %err, "could not announce appends");
+        }
+    }
+}
+
+/// Relays PostgreSQL notifications until `shutdown`: other instances' appends wake `appended`,
+/// projection moves advance `progress`. Reconnects by itself; after a reconnect it wakes
+/// everything once, since notifications sent meanwhile are lost.
 pub async fn relay_postgres_notifications(
     write_url: String,
     read_url: String,
+    instance: String,
     appended: Wakeup,
     progress: Arc<ProjectionProgress>,
     shutdown: CancellationToken,
 ) {
     let same_database = write_url == read_url;
+    let channels = if same_database {
+        &[LOG_CHANNEL, PROJECTION_CHANNEL][..]
+    } else {
+        &[LOG_CHANNEL][..]
+    };
     let log = listen(
-        write_url,
-        if same_database {
-            &[LOG_CHANNEL, PROJECTION_CHANNEL][..]
-        } else {
-            &[LOG_CHANNEL][..]
-        },
-        &appended,
-        &progress,
-        &shutdown,
+        write_url, channels, &instance, &appended, &progress, &shutdown,
     );
     if same_database {
         log.await;
@@ -66,6 +98,7 @@ pub async fn relay_postgres_notifications(
         let projection = listen(
             read_url,
             &[PROJECTION_CHANNEL],
+            &instance,
             &appended,
             &progress,
             &shutdown,
@@ -77,6 +110,7 @@ pub async fn relay_postgres_notifications(
 async fn listen(
     url: String,
     channels: &[&str],
+    instance: &str,
     appended: &Wakeup,
     progress: &ProjectionProgress,
     shutdown: &CancellationToken,
@@ -108,6 +142,8 @@ async fn listen(
         };
         match received {
             Ok(Some(notification)) => match notification.channel() {
+                // This instance woke its own followers when it committed.
+                LOG_CHANNEL if notification.payload() == instance => {}
                 LOG_CHANNEL => appended.wake(),
                 _ => {
                     if let Some(position) = projection_position(notification.payload()) {

@@ -29,6 +29,7 @@ pub struct Application {
     projector: Projector,
     live: LiveEvents,
     live_start: LogPosition,
+    committed: Wakeup,
     appended: Wakeup,
     progress: Arc<ProjectionProgress>,
     databases: Databases,
@@ -39,7 +40,13 @@ pub struct Application {
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let databases = db::connect_and_migrate(config).await?;
-        let appended = Wakeup::default();
+        // Commands wake `committed`; the log's followers wait on `appended`. On PostgreSQL a
+        // publisher passes local commits on and announces them to the other instances.
+        let committed = Wakeup::default();
+        let appended = match databases.write.get_database_backend() {
+            DbBackend::Postgres => Wakeup::default(),
+            _ => committed.clone(),
+        };
         let progress = Arc::new(ProjectionProgress::default());
         let shutdown = CancellationToken::new();
 
@@ -84,6 +91,7 @@ impl Application {
             projector,
             live,
             live_start,
+            committed,
             appended,
             progress,
             databases,
@@ -116,6 +124,7 @@ impl Application {
     pub async fn run(self) -> anyhow::Result<()> {
         // Background tasks stop after the HTTP server: queries waiting on a token are still served.
         let stop = CancellationToken::new();
+        let instance = self.projector.lease.holder().to_owned();
         // Each is aborted if this future is dropped, so a dropped server leaves no task behind.
         let mut tasks = vec![
             AbortOnDropHandle::new(tokio::spawn(self.projector.run(stop.clone()))),
@@ -128,9 +137,19 @@ impl Application {
         if self.databases.write.get_database_backend() == DbBackend::Postgres {
             let (write_url, read_url) = self.urls.clone();
             tasks.push(AbortOnDropHandle::new(tokio::spawn(
+                signals::publish_appends(
+                    self.databases.write.clone(),
+                    self.committed.clone(),
+                    self.appended.clone(),
+                    instance.clone(),
+                    stop.clone(),
+                ),
+            )));
+            tasks.push(AbortOnDropHandle::new(tokio::spawn(
                 signals::relay_postgres_notifications(
                     write_url,
                     read_url,
+                    instance,
                     self.appended.clone(),
                     self.progress.clone(),
                     stop.clone(),

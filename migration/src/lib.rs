@@ -7,7 +7,6 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_users;
 mod m20261126_000002_create_user_events;
-mod m20261126_000003_notify_on_append;
 mod m20261126_000101_create_users_view;
 mod m20261126_000102_projection_leases;
 
@@ -20,7 +19,6 @@ impl MigratorTrait for WriteMigrator {
         vec![
             Box::new(m20261126_000001_create_users::Migration),
             Box::new(m20261126_000002_create_user_events::Migration),
-            Box::new(m20261126_000003_notify_on_append::Migration),
         ]
     }
 

@@ -6,12 +6,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use migration::{MigratorTrait, ReadMigrator, WriteMigrator};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 
-use crate::domain::LogPosition;
-use crate::entities::projection_checkpoints;
-use crate::projections::USERS_VIEW;
+use crate::projections;
 
 /// How long a readiness check waits for a database.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,20 +57,14 @@ pub(super) async fn ready(
 }
 
 async fn projection_state(read_db: &DatabaseConnection) -> serde_json::Value {
-    match projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
-        .one(read_db)
-        .await
-    {
-        Ok(row) => {
-            let checkpoint = row.as_ref().map_or(LogPosition::START, |r| {
-                LogPosition::new(r.tx_id, r.position)
-            });
-            let failing = row.and_then(|r| r.last_error).is_some();
-            json!({
-                "state": if failing { "failing; see the log or `cqrs-users projections status`" } else { "ok" },
-                "checkpoint": checkpoint.to_string(),
-            })
-        }
+    match projections::recorded(read_db).await {
+        Ok((checkpoint, failure)) => json!({
+            "state": match failure {
+                Some(_) => "failing; see the log or `cqrs-users projections status`",
+                None => "ok",
+            },
+            "checkpoint": checkpoint.to_string(),
+        }),
         Err(_) => json!("unknown"),
     }
 }

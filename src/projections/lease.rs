@@ -50,14 +50,7 @@ impl Lease {
             p1 = param(backend, 1),
             p2 = param(backend, 2),
         );
-        let result = db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [self.projection.into(), self.holder.clone().into()],
-            ))
-            .await?;
-        Ok(result.rows_affected() == 1)
+        self.execute(db, sql).await
     }
 
     /// Gives the lease up (at shutdown), so another instance takes over at once.
@@ -68,13 +61,7 @@ impl Lease {
             param(backend, 1),
             param(backend, 2)
         );
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [self.projection.into(), self.holder.clone().into()],
-        ))
-        .await?;
-        Ok(())
+        self.execute(db, sql).await.map(|_| ())
     }
 
     async fn upsert(&self, db: &impl ConnectionTrait, only_if_free: bool) -> Result<bool, DbErr> {
@@ -97,14 +84,18 @@ impl Lease {
             p2 = param(backend, 2),
             ttl = self.ttl_ms(),
         );
-        let result = db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [self.projection.into(), self.holder.clone().into()],
-            ))
-            .await?;
-        Ok(result.rows_affected() == 1)
+        self.execute(db, sql).await
+    }
+
+    /// Runs `sql` with `$1` (or the first `?`) the projection and `$2` the holder; `true` when
+    /// it changed the lease row.
+    async fn execute(&self, db: &impl ConnectionTrait, sql: String) -> Result<bool, DbErr> {
+        let statement = Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [self.projection.into(), self.holder.clone().into()],
+        );
+        Ok(db.execute_raw(statement).await?.rows_affected() == 1)
     }
 
     fn ttl_ms(&self) -> i64 {

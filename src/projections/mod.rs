@@ -33,7 +33,7 @@ use crate::signals::Wakeup;
 pub use lease::Lease;
 pub use progress::ProjectionProgress;
 pub use rebuild::rebuild;
-pub use status::{Status, status};
+pub use status::{Status, recorded, status};
 
 /// The checkpoint and lease name of the `users_view` projection.
 pub const USERS_VIEW: &str = "users_view";

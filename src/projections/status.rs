@@ -23,16 +23,24 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
+/// What the read database records of the projection: its checkpoint and its failure, if any.
+/// Cheap (one row); `/readyz` shows it on every instance.
+pub async fn recorded(
+    read_db: &impl ConnectionTrait,
+) -> Result<(LogPosition, Option<String>), DbErr> {
+    let row = projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
+        .one(read_db)
+        .await?;
+    Ok(row.map_or((LogPosition::START, None), |r| {
+        (LogPosition::new(r.tx_id, r.position), r.last_error)
+    }))
+}
+
 pub async fn status(
     write_db: &DatabaseConnection,
     read_db: &DatabaseConnection,
 ) -> Result<Status, DbErr> {
-    let row = projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
-        .one(read_db)
-        .await?;
-    let checkpoint = row.as_ref().map_or(LogPosition::START, |r| {
-        LogPosition::new(r.tx_id, r.position)
-    });
+    let (checkpoint, last_error) = recorded(read_db).await?;
     let users = users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
         .one(read_db)
         .await?
@@ -61,7 +69,7 @@ pub async fn status(
         lag: events::count_after(write_db, checkpoint).await?,
         users,
         leader,
-        last_error: row.and_then(|r| r.last_error),
+        last_error,
     })
 }
 

@@ -1,30 +1,15 @@
 //! The binary as an operator runs it: defaults with no setup, print-schema, graceful SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cqrs-users");
-
-fn command() -> Command {
-    let mut command = Command::new(BIN);
-    for var in [
-        "DATABASE_URL",
-        "READ_DATABASE_URL",
-        "LISTEN_ADDR",
-        "RUST_LOG",
-        "LOG_LEVEL",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
+use crate::helpers::{binary, serve_binary};
 
 #[test]
 fn print_schema_writes_the_published_sdl() {
-    let output = command().arg("print-schema").output().unwrap();
+    let output = binary().arg("print-schema").output().unwrap();
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
@@ -36,32 +21,9 @@ fn print_schema_writes_the_published_sdl() {
 #[tokio::test]
 async fn serves_on_sqlite_with_no_setup_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = command()
-        .args(["--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server announces its address");
-        if let Some(rest) = line.split("playground at ").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_owned();
-        }
-    };
+    let mut command = binary();
+    command.current_dir(dir.path());
+    let (mut child, address) = serve_binary(command);
     let client = reqwest::Client::new();
     let body: Value = client
         .post(format!("{address}/graphql"))

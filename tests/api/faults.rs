@@ -1,8 +1,7 @@
 //! Faults: `kill -9` under write load, the database going away and coming back, an event the
 //! projector cannot apply.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,42 +11,18 @@ use serde_json::{Value, json};
 
 use crate::each_backend;
 use crate::helpers::{
-    Backend, CREATE_USER, TestApp, USER, assert_no_errors, assert_projected_exactly_once,
-    captured_logs, error_code, spawn_app_routed,
+    Backend, CREATE_USER, TestApp, USER, assert_no_errors, assert_projected_exactly_once, binary,
+    captured_logs, error_code, serve_binary, spawn_app_routed,
 };
 use crate::proxy::{Proxy, route_through};
 
 /// Starts the real binary on the app's databases; returns it and its address.
 fn start_binary(app: &TestApp) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cqrs-users"))
-        .args(["--listen", "127.0.0.1:0"])
+    let mut command = binary();
+    command
         .args(["--database-url", app.config.write_database_url()])
-        .args(["--read-database-url", app.config.read_database_url()])
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server announces its address");
-        if let Some(rest) = line.split("playground at ").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('/')
-                .to_owned();
-        }
-    };
-    (child, address)
+        .args(["--read-database-url", app.config.read_database_url()]);
+    serve_binary(command)
 }
 
 each_backend! {

@@ -371,6 +371,52 @@ pub async fn assert_projected_exactly_once(app: &TestApp) {
     );
 }
 
+/// The `cqrs-users` binary, with none of the configuration variables of this environment.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cqrs-users"));
+    for var in [
+        "DATABASE_URL",
+        "READ_DATABASE_URL",
+        "LISTEN_ADDR",
+        "RUST_LOG",
+        "LOG_LEVEL",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// Spawns `command` (a `binary()` told to serve) and waits for it to announce its address.
+pub fn serve_binary(mut command: std::process::Command) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server announces its address");
+        if let Some(rest) = line.split("playground at ").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned();
+        }
+    };
+    (child, address)
+}
+
 /// One user as a model holds it, for comparing the two models.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
@@ -436,8 +482,8 @@ impl Storage {
                         .expect("create test database");
                 }
                 let _ = admin.close().await;
-                let write = with_database(admin_url, &names[0]);
-                let read = with_database(admin_url, &names[1]);
+                let write = cqrs_users::db::with_database_name(admin_url, &names[0]);
+                let read = cqrs_users::db::with_database_name(admin_url, &names[1]);
                 let storage = Storage::Postgres {
                     admin_url: admin_url.clone(),
                     names,
@@ -474,23 +520,6 @@ impl Drop for Storage {
         })
         .join();
     }
-}
-
-/// The same server URL with another database name.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut result = format!("{}/{name}", &base[..path_start]);
-    if let Some(query) = query {
-        result.push('?');
-        result.push_str(query);
-    }
-    result
 }
 
 /// Everything the servers in this test binary log, for tests that look for a log line.

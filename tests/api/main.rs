@@ -18,4 +18,5 @@ mod rebuild;
 mod restart;
 mod schema;
 mod subscriptions;
+mod tidy;
 mod update_user_name;

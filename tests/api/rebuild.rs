@@ -1,7 +1,6 @@
 //! `projections rebuild` and `projections status`: a rebuilt view equals the incremental one, and
 //! reads and writes go on while it runs.
 
-use std::process::Command;
 use std::time::Duration;
 
 use cqrs_users::entities::{users_view, users_view_stats};
@@ -120,10 +119,9 @@ each_backend! {
         let token = history(&app, "a").await;
         app.graphql(USERS, json!({ "page": 1, "pageSize": 1, "consistencyToken": token })).await;
         let cli = |args: &[&str]| {
-            let output = Command::new(env!("CARGO_BIN_EXE_cqrs-users"))
+            let output = crate::helpers::binary()
                 .args(["--database-url", app.config.write_database_url(), "--read-database-url", app.config.read_database_url()])
                 .args(args)
-                .env_remove("RUST_LOG")
                 .output()
                 .unwrap();
             assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));

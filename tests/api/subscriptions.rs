@@ -149,3 +149,17 @@ each_backend! {
         tail.await.unwrap();
     }
 }
+
+each_backend! {
+    /// A graceful shutdown completes open subscriptions instead of waiting on them.
+    async fn shutdown_completes_open_subscriptions(mut app) {
+        let mut subscription = Subscription::user_events(&app.address, None, Protocol::TransportWs).await;
+        app.create_user("Ada", "ada@example.com").await;
+        subscription.take(1, WAIT).await;
+        tokio::time::timeout(Duration::from_secs(10), app.stop()).await.expect("shutdown is not held up");
+        match subscription.receive(Duration::from_secs(5)).await {
+            None => {}
+            Some(message) => assert_eq!(message["type"], "complete", "{message}"),
+        }
+    }
+}
