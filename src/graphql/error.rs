@@ -30,6 +30,7 @@ pub mod codes {
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+    pub const BATCH_LIMIT_EXCEEDED: &str = "BATCH_LIMIT_EXCEEDED";
 }
 
 impl From<InvalidInput> for async_graphql::Error {
@@ -94,28 +95,30 @@ fn coded(message: String, code: &'static str) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
 }
 
-/// Like `internal`, for a database that cannot be reached: the client should retry later.
+/// For a database that cannot be reached: the client should retry later.
 fn unavailable(cause: anyhow::Error) -> async_graphql::Error {
-    let error_id = uuid::Uuid::now_v7().to_string();
-    tracing::warn!(error_id = %error_id, error = format!("{cause:#}"), "database unavailable");
-    async_graphql::Error::new(format!(
-        "the service cannot reach its database right now; retry later (errorId {error_id})"
-    ))
-    .extend_with(|_, ext| {
-        ext.set("code", codes::SERVICE_UNAVAILABLE);
-        ext.set("errorId", error_id.as_str());
-    })
+    let message = "the service cannot reach its database right now; retry later";
+    with_error_id(cause, codes::SERVICE_UNAVAILABLE, message)
 }
 
-/// Logs the cause under a fresh `errorId` and returns an error that carries only that id.
+/// For anything else the client cannot fix.
 pub(super) fn internal(cause: anyhow::Error) -> async_graphql::Error {
+    let message = "internal error; if it persists, report its errorId";
+    with_error_id(cause, codes::INTERNAL_SERVER_ERROR, message)
+}
+
+/// Logs the cause under a fresh `errorId` and returns an error that carries only `code`, the id
+/// and `message`.
+fn with_error_id(cause: anyhow::Error, code: &'static str, message: &str) -> async_graphql::Error {
     let error_id = uuid::Uuid::now_v7().to_string();
-    tracing::error!(error_id = %error_id, error = format!("{cause:#}"), "internal error");
-    async_graphql::Error::new(format!(
-        "internal error; if it persists, report errorId {error_id}"
-    ))
-    .extend_with(|_, ext| {
-        ext.set("code", codes::INTERNAL_SERVER_ERROR);
+    let cause = format!("{cause:#}");
+    if code == codes::SERVICE_UNAVAILABLE {
+        tracing::warn!(error_id = %error_id, error = cause, "database unavailable");
+    } else {
+        tracing::error!(error_id = %error_id, error = cause, "internal error");
+    }
+    async_graphql::Error::new(format!("{message} (errorId {error_id})")).extend_with(|_, ext| {
+        ext.set("code", code);
         ext.set("errorId", error_id.as_str());
     })
 }

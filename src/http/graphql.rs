@@ -1,5 +1,6 @@
 //! `/graphql`: POST (JSON, or a JSON array of operations answered with an array) and GET (queries only).
 
+use async_graphql::BatchRequest;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{
@@ -12,11 +13,29 @@ use axum::response::{IntoResponse, Response};
 
 use crate::graphql::{AppSchema, codes};
 
+/// Most operations one batched POST may carry: a batch runs them all, so an unbounded one is a
+/// way to make one request do unbounded work.
+const MAX_BATCH: usize = 32;
+
 pub(super) async fn post(
     State(schema): State<AppSchema>,
     request: GraphQLBatchRequest,
-) -> GraphQLResponse {
-    schema.execute_batch(request.into_inner()).await.into()
+) -> Response {
+    let request = request.into_inner();
+    if let BatchRequest::Batch(operations) = &request
+        && operations.len() > MAX_BATCH
+    {
+        let message = format!(
+            "a batch may hold at most {MAX_BATCH} operations, this one has {}",
+            operations.len()
+        );
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            codes::BATCH_LIMIT_EXCEEDED,
+            message,
+        );
+    }
+    GraphQLResponse::from(schema.execute_batch(request).await).into_response()
 }
 
 /// GET upgrades to a WebSocket for subscriptions (`graphql-transport-ws`, or the legacy
@@ -37,19 +56,26 @@ pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Re
             Err(rejection) => return rejection.into_response(),
         };
     if let Some(kind) = non_query_operation(&request.query, request.operation_name.as_deref()) {
-        let body = serde_json::json!({
-            "errors": [{
-                "message": format!("a {kind} cannot be sent with GET; use POST"),
-                "extensions": { "code": codes::METHOD_NOT_ALLOWED },
-            }]
-        });
-        let mut response = (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response();
+        let message = format!("a {kind} cannot be sent with GET; use POST");
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+            message,
+        );
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     GraphQLResponse::from(schema.execute(request).await).into_response()
+}
+
+/// A request refused before anything ran, answered as a GraphQL error with an HTTP status.
+fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
+    let body = serde_json::json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    });
+    (status, Json(body)).into_response()
 }
 
 fn wants_websocket(headers: &HeaderMap) -> bool {

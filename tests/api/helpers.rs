@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser as _;
 use cqrs_users::config::{Cli, ServeConfig};
+use cqrs_users::domain::User;
 use cqrs_users::entities::{user_events, users, users_view};
 use cqrs_users::startup::Application;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryOrder};
@@ -257,43 +258,26 @@ impl TestApp {
         (users, events)
     }
 
-    /// The write model and the read model, as comparable rows sorted by id.
-    pub async fn both_models(&self) -> (Vec<UserRow>, Vec<UserRow>) {
+    /// The write model and the read model, as comparable users sorted by id.
+    pub async fn both_models(&self) -> (Vec<User>, Vec<User>) {
         let written = users::Entity::find()
             .order_by_asc(users::Column::Id)
             .all(&self.write_db)
             .await
-            .unwrap()
-            .into_iter()
-            .map(|u| UserRow {
-                id: u.id.to_string(),
-                name: u.name,
-                email: u.email,
-                version: u.version,
-                created_at: u.created_at.timestamp_micros(),
-                updated_at: u.updated_at.timestamp_micros(),
-            })
-            .collect();
+            .unwrap();
         let viewed = users_view::Entity::find()
             .order_by_asc(users_view::Column::Id)
             .all(&self.read_db)
             .await
-            .unwrap()
-            .into_iter()
-            .map(|u| UserRow {
-                id: u.id.to_string(),
-                name: u.name,
-                email: u.email,
-                version: u.version,
-                created_at: u.created_at.timestamp_micros(),
-                updated_at: u.updated_at.timestamp_micros(),
-            })
-            .collect();
-        (written, viewed)
+            .unwrap();
+        (
+            written.into_iter().map(User::from).collect(),
+            viewed.into_iter().map(User::from).collect(),
+        )
     }
 
     /// Waits until the read model equals the write model (bounded), and returns them.
-    pub async fn converge(&self, within: Duration) -> Vec<UserRow> {
+    pub async fn converge(&self, within: Duration) -> Vec<User> {
         let started = Instant::now();
         loop {
             let (written, viewed) = self.both_models().await;
@@ -415,17 +399,6 @@ pub fn serve_binary(mut command: std::process::Command) -> (std::process::Child,
         }
     };
     (child, address)
-}
-
-/// One user as a model holds it, for comparing the two models.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-    pub version: i32,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 pub const CREATE_USER: &str = include_str!("../../playground/operations/createUser.graphql");

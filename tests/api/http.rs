@@ -36,6 +36,16 @@ each_backend! {
         assert_eq!(body.len(), 2);
         assert_eq!(body[0]["data"]["createUser"]["user"]["name"], "Ada");
         assert_eq!(error_code(&body[1]), "BAD_USER_INPUT");
+
+        // More than 32 operations in one request are refused before any runs.
+        let batch: Vec<Value> = (0..33)
+            .map(|i| json!({ "query": CREATE_USER, "variables": { "input": { "name": "Many", "email": format!("m{i}@example.com") } } }))
+            .collect();
+        let response = app.client.post(app.url("/graphql")).json(&batch).send().await.unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "BATCH_LIMIT_EXCEEDED");
+        assert_eq!(app.write_counts().await, (1, 1));
     }
 }
 
