@@ -61,28 +61,33 @@ pub struct ServeConfig {
 
     /// The write database (users, event log): `sqlite://path` or `postgres://...`.
     /// Default: SQLite files under ./data/ for both databases.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
     /// The read database (users_view, checkpoints). Default: the write database.
-    #[arg(long, env = "READ_DATABASE_URL")]
+    #[arg(long, env = "READ_DATABASE_URL", global = true)]
     pub read_database_url: Option<String>,
 
     /// Most connections in the write pool (SQLite always uses one: it has one writer).
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     pub max_connections: u32,
 
     /// Most connections in the read pool.
-    #[arg(long, env = "READ_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "READ_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
     pub read_max_connections: u32,
 
     /// Most events the projector applies in one transaction.
-    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 500, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub projector_batch_size: u64,
 
     /// How long an instance's claim to run the projector lasts without renewal, in milliseconds:
     /// another instance takes over this long after the projecting one dies.
-    #[arg(long, env = "PROJECTOR_LEASE_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(200..))]
+    #[arg(long, env = "PROJECTOR_LEASE_MS", default_value_t = 5000, global = true, value_parser = clap::value_parser!(u64).range(200..))]
     pub projector_lease_ms: u64,
 
     /// Live events buffered per instance for subscribers; a subscriber further behind catches up

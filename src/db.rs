@@ -26,6 +26,34 @@ pub struct Databases {
 
 /// Connects both pools and applies each database's migrations.
 pub async fn connect_and_migrate(config: &ServeConfig) -> anyhow::Result<Databases> {
+    let databases = connect_both(config).await?;
+    migrate::<WriteMigrator>(&databases.write)
+        .await
+        .context("migrate the write database")?;
+    migrate::<ReadMigrator>(&databases.read)
+        .await
+        .context("migrate the read database")?;
+    Ok(databases)
+}
+
+/// Connects both pools to databases a server has already migrated (for operator commands,
+/// which should not change a schema as a side effect).
+pub async fn connect_migrated(config: &ServeConfig) -> anyhow::Result<Databases> {
+    let databases = connect_both(config).await?;
+    let pending = WriteMigrator::get_pending_migrations(&databases.write)
+        .await?
+        .len()
+        + ReadMigrator::get_pending_migrations(&databases.read)
+            .await?
+            .len();
+    anyhow::ensure!(
+        pending == 0,
+        "the databases have {pending} migrations to apply; start a server on them first (it applies them)"
+    );
+    Ok(databases)
+}
+
+async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
     let write_url = config.write_database_url();
     let read_url = config.read_database_url();
     let write = connect(write_url, config.max_connections, true).await?;
@@ -34,12 +62,6 @@ pub async fn connect_and_migrate(config: &ServeConfig) -> anyhow::Result<Databas
     } else {
         connect(read_url, config.read_max_connections, false).await?
     };
-    migrate::<WriteMigrator>(&write)
-        .await
-        .context("migrate the write database")?;
-    migrate::<ReadMigrator>(&read)
-        .await
-        .context("migrate the read database")?;
     Ok(Databases { write, read })
 }
 

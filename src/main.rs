@@ -48,7 +48,7 @@ async fn serve(config: &ServeConfig) -> anyhow::Result<()> {
 }
 
 async fn projections(config: &ServeConfig, action: ProjectionsCommand) -> anyhow::Result<()> {
-    let dbs = db::connect_and_migrate(config).await?;
+    let dbs = db::connect_migrated(config).await?;
     match action {
         ProjectionsCommand::Status => {
             print!("{}", projections::status(&dbs.write, &dbs.read).await?);

@@ -189,6 +189,9 @@ impl Projector {
             Err(err) => {
                 tracing::error!(error = %err, "projection of users_view failed; retrying");
                 state.failing = true;
+                // Reload before retrying: if the connection broke during a commit that went
+                // through, the stored checkpoint is ahead of the one in memory.
+                state.checkpoint = None;
                 if let Err(db_err) = record_failure(&self.read_db, &err.to_string()).await {
                     tracing::warn!(error = %db_err, "could not record the projection failure");
                 }
