@@ -23,11 +23,6 @@ impl Default for ProjectionProgress {
 }
 
 impl ProjectionProgress {
-    /// The position of the last event known to be applied to the read model.
-    pub fn checkpoint(&self) -> LogPosition {
-        *self.checkpoint.borrow()
-    }
-
     /// Waits until the event at `position` is applied. `false` when `timeout` ran out first.
     pub async fn wait_past(&self, position: LogPosition, timeout: Duration) -> bool {
         let mut checkpoint = self.checkpoint.subscribe();
