@@ -17,10 +17,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long SQLite waits for another connection's lock before `database is locked`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The two pools. With no separate read database both are the same pool.
+/// Connections that only read the event log (projector, subscriptions), apart from `write`.
+const LOG_READERS: u32 = 4;
+
+/// The pools. With no separate read database `read` is the `write` pool.
 #[derive(Clone)]
 pub struct Databases {
+    /// Commands' transactions. On SQLite one connection: the database has one writer.
     pub write: DatabaseConnection,
+    /// Reads of the event log, on the write database: the projector, the live tail and
+    /// subscribers replaying history never wait behind commands for a connection, nor hold
+    /// SQLite's single writer connection.
+    pub log: DatabaseConnection,
     pub read: DatabaseConnection,
 }
 
@@ -57,12 +65,13 @@ async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
     let write_url = config.write_database_url();
     let read_url = config.read_database_url();
     let write = connect(write_url, config.max_connections, true).await?;
+    let log = connect(write_url, LOG_READERS, false).await?;
     let read = if read_url == write_url {
         write.clone()
     } else {
         connect(read_url, config.read_max_connections, false).await?
     };
-    Ok(Databases { write, read })
+    Ok(Databases { write, log, read })
 }
 
 async fn connect(

@@ -51,17 +51,13 @@ async fn projections(config: &ServeConfig, action: ProjectionsCommand) -> anyhow
     let dbs = db::connect_migrated(config).await?;
     match action {
         ProjectionsCommand::Status => {
-            print!("{}", projections::status(&dbs.write, &dbs.read).await?);
+            print!("{}", projections::status(&dbs.log, &dbs.read).await?);
         }
         ProjectionsCommand::Rebuild => {
             let settings = config.projector_settings();
-            let report = projections::rebuild(
-                &dbs.write,
-                &dbs.read,
-                settings.batch_size,
-                settings.lease_ttl,
-            )
-            .await?;
+            let report =
+                projections::rebuild(&dbs.log, &dbs.read, settings.batch_size, settings.lease_ttl)
+                    .await?;
             println!(
                 "rebuilt users_view: {} events replayed, {} users, checkpoint {}",
                 report.events, report.users, report.checkpoint

@@ -61,8 +61,8 @@ impl Application {
         );
         // Subscribers start from the log's visible head as of now, before any request is served.
         let buffer = usize::try_from(config.subscription_buffer).unwrap_or(usize::MAX);
-        let live = LiveEvents::new(databases.write.clone(), buffer, shutdown.clone());
-        let live_start = events::visible_head(&databases.write)
+        let live = LiveEvents::new(databases.log.clone(), buffer, shutdown.clone());
+        let live_start = events::visible_head(&databases.log)
             .await
             .context("find the head of the event log")?;
         let state = AppState {
@@ -75,7 +75,7 @@ impl Application {
         let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
         let settings = config.projector_settings();
         let projector = Projector {
-            write_db: databases.write.clone(),
+            log_db: databases.log.clone(),
             read_db: databases.read.clone(),
             progress: progress.clone(),
             appended: appended.clone(),
@@ -164,7 +164,11 @@ impl Application {
         for task in tasks.drain(..) {
             task.await.context("background task")?;
         }
-        for db in [self.databases.write, self.databases.read] {
+        for db in [
+            self.databases.write,
+            self.databases.log,
+            self.databases.read,
+        ] {
             if let Err(err) = db.close().await {
                 tracing::debug!(error = %err, "closing a pool");
             }

@@ -86,7 +86,8 @@ impl Default for ProjectorSettings {
 
 /// The `users_view` projector of one instance. `run` is its task.
 pub struct Projector {
-    pub write_db: DatabaseConnection,
+    /// The write database, where the log is read (through the log readers' pool).
+    pub log_db: DatabaseConnection,
     pub read_db: DatabaseConnection,
     pub progress: Arc<ProjectionProgress>,
     pub appended: Wakeup,
@@ -220,7 +221,7 @@ impl Projector {
                 stored
             }
         };
-        let batch = events::read_after(&self.write_db, after, self.settings.batch_size).await?;
+        let batch = events::read_after(&self.log_db, after, self.settings.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
