@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use migration::{MigratorTrait, ReadMigrator, WriteMigrator};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::ServeConfig;
@@ -125,6 +126,16 @@ async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()
     M::up(&txn, None).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
+/// so two writers queue for it instead of one failing with `database is locked` on upgrade.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Whether `err` says the database could not be reached (down, restarting, pool exhausted), as

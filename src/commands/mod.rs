@@ -12,18 +12,14 @@ mod update_user_name;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context as _;
-use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
-use tracing::Instrument as _;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect};
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users;
 use crate::signals::Wakeup;
+use crate::telemetry;
 
 pub use create_user::CreateUser;
 pub use delete_user::DeleteUser;
@@ -110,14 +106,8 @@ impl CommandHandlers {
         Self { db, appended }
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),
-    /// so two writers queue instead of failing with `database is locked` on upgrade.
     async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {
-        self.db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
+        crate::db::begin_write(&self.db)
             .await
             .context("begin write transaction")
     }
@@ -149,19 +139,8 @@ impl CommandBus {
         C: Command,
         CommandHandlers: Handler<C>,
     {
-        let span = tracing::info_span!(
-            "command",
-            name = C::NAME,
-            outcome = tracing::field::Empty,
-            duration_ms = tracing::field::Empty
-        );
-        let started = Instant::now();
-        let result = self.handlers.handle(command).instrument(span.clone()).await;
-        let outcome = result.as_ref().map_or_else(CommandError::outcome, |_| "ok");
-        span.record("outcome", outcome);
-        span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
-        span.in_scope(|| tracing::debug!("command handled"));
-        result
+        let handled = self.handlers.handle(command);
+        telemetry::dispatched("command", C::NAME, handled, CommandError::outcome).await
     }
 }
 

@@ -21,10 +21,11 @@ use std::time::Duration;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait, sea_query::OnConflict,
+    sea_query::OnConflict,
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::db::begin_write;
 use crate::domain::LogPosition;
 use crate::entities::{projection_checkpoints, users_view_stats};
 use crate::events::{self, ReadError};
@@ -249,15 +250,6 @@ pub async fn load_checkpoint(db: &impl ConnectionTrait) -> Result<LogPosition, D
     Ok(row.map_or(LogPosition::START, |r| {
         LogPosition::new(r.tx_id, r.position)
     }))
-}
-
-/// Starts a read-model write transaction; on SQLite it takes the write lock up front.
-async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
 }
 
 async fn load_stats(db: &impl ConnectionTrait) -> Result<users_view_stats::Model, DbErr> {

@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use crate::db::begin_write;
 use crate::domain::LogPosition;
 use crate::entities::users_view_stats;
 use crate::events;
 use crate::projections::users_view::{self, REBUILD};
-use crate::projections::{Lease, USERS_VIEW, begin_write, save_checkpoint};
+use crate::projections::{Lease, USERS_VIEW, save_checkpoint};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,14 +9,14 @@ mod list_users;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use tracing::Instrument as _;
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users_view;
 use crate::projections::ProjectionProgress;
+use crate::telemetry;
 
 pub use get_user_by_id::GetUserById;
 pub use list_users::{ListUsers, PageRequest, UserPage};
@@ -120,26 +120,13 @@ impl QueryBus {
         Q: Query,
         QueryHandlers: Handler<Q>,
     {
-        let span = tracing::info_span!(
-            "query",
-            name = Q::NAME,
-            outcome = tracing::field::Empty,
-            duration_ms = tracing::field::Empty
-        );
-        let started = Instant::now();
-        let result = async {
+        let answered = async {
             if let Some(token) = query.consistency() {
                 self.wait_past(token).await?;
             }
             self.handlers.handle(query).await
-        }
-        .instrument(span.clone())
-        .await;
-        let outcome = result.as_ref().map_or_else(QueryError::outcome, |_| "ok");
-        span.record("outcome", outcome);
-        span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
-        span.in_scope(|| tracing::debug!("query handled"));
-        result
+        };
+        telemetry::dispatched("query", Q::NAME, answered, QueryError::outcome).await
     }
 
     async fn wait_past(&self, token: LogPosition) -> Result<(), QueryError> {

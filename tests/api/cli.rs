@@ -25,26 +25,20 @@ async fn serves_on_sqlite_with_no_setup_and_stops_on_sigterm() {
     command.current_dir(dir.path());
     let (mut child, address) = serve_binary(command);
     let client = reqwest::Client::new();
-    let body: Value = client
-        .post(format!("{address}/graphql"))
-        .json(&json!({ "query": "mutation { createUser(input: { name: \"Ada\", email: \"ada@example.com\" }) { user { id } consistencyToken } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let graphql = |query: String| {
+        let request = client
+            .post(format!("{address}/graphql"))
+            .json(&json!({ "query": query }));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let body = graphql("mutation { createUser(input: { name: \"Ada\", email: \"ada@example.com\" }) { user { id } consistencyToken } }".to_owned()).await;
     let payload = &body["data"]["createUser"];
-    let query = json!({ "query": format!("{{ user(id: \"{}\", consistencyToken: \"{}\") {{ name }} }}", payload["user"]["id"].as_str().unwrap(), payload["consistencyToken"].as_str().unwrap()) });
-    let body: Value = client
-        .post(format!("{address}/graphql"))
-        .json(&query)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = graphql(format!(
+        "{{ user(id: \"{}\", consistencyToken: \"{}\") {{ name }} }}",
+        payload["user"]["id"].as_str().unwrap(),
+        payload["consistencyToken"].as_str().unwrap()
+    ))
+    .await;
     assert_eq!(body["data"]["user"]["name"], "Ada");
     assert_eq!(
         client
