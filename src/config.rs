@@ -95,6 +95,11 @@ pub struct ServeConfig {
     #[arg(long, env = "SUBSCRIPTION_BUFFER", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub subscription_buffer: u64,
 
+    /// How often each instance's live-event tail reads the log without being woken, in
+    /// milliseconds: a safety net for wake-ups that were lost (or writes made by other tools).
+    #[arg(long, env = "LOG_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub log_poll_ms: u64,
+
     /// How long a query with a consistencyToken waits for the projector, in milliseconds.
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
@@ -121,6 +126,10 @@ impl ServeConfig {
             lease_ttl: Duration::from_millis(self.projector_lease_ms),
             ..ProjectorSettings::default()
         }
+    }
+
+    pub fn log_poll(&self) -> Duration {
+        Duration::from_millis(self.log_poll_ms)
     }
 
     pub fn consistency_timeout(&self) -> Duration {

@@ -7,6 +7,8 @@
 //! (`pg_snapshot_xmin`): no event can later appear before what it returned. On SQLite, writers are
 //! serialised, so commit order is `position` order and `tx_id` is always 0.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -170,6 +172,56 @@ pub async fn count_after(
     let row = db.query_one_raw(stmt).await?;
     let n: i64 = row.map(|r| r.try_get("", "n")).transpose()?.unwrap_or(0);
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Whether committed events after `after` are held back by an older transaction still running
+/// (PostgreSQL; never on SQLite). When that transaction ends without appending, nothing
+/// announces it, so a follower that sees this looks again soon (see [`Recheck`]).
+pub async fn held_back(
+    db: &impl ConnectionTrait,
+    after: LogPosition,
+) -> Result<bool, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let sql = "SELECT EXISTS (SELECT 1 FROM user_events WHERE (tx_id, position) > ($1, $2) \
+               AND tx_id >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint) AS held";
+    let stmt = Statement::from_sql_and_values(backend, sql, [after.tx_id.into(), after.seq.into()]);
+    let row = db.query_one_raw(stmt).await?;
+    Ok(row
+        .map(|r| r.try_get("", "held"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
+/// How soon a follower of the log looks again while events are held back: 10 ms, doubling up
+/// to `ceiling` (its ordinary poll), back to 10 ms once it moves on.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    next: Duration,
+    ceiling: Duration,
+}
+
+impl Recheck {
+    const FIRST: Duration = Duration::from_millis(10);
+
+    pub fn new(ceiling: Duration) -> Self {
+        Self {
+            next: Self::FIRST,
+            ceiling,
+        }
+    }
+
+    pub fn delay(&mut self) -> Duration {
+        let delay = self.next.min(self.ceiling);
+        self.next = (self.next * 2).min(self.ceiling);
+        delay
+    }
+
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
 }
 
 /// The last event a reader can see now without risking a gap: the newest of the transactions

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use sea_orm::DbBackend;
@@ -29,6 +30,7 @@ pub struct Application {
     projector: Projector,
     live: LiveEvents,
     live_start: LogPosition,
+    log_poll: Duration,
     committed: Wakeup,
     appended: Wakeup,
     progress: Arc<ProjectionProgress>,
@@ -52,7 +54,7 @@ impl Application {
 
         let commands = CommandBus::new(CommandHandlers::new(
             databases.write.clone(),
-            appended.clone(),
+            committed.clone(),
         ));
         let queries = QueryBus::new(
             QueryHandlers::new(databases.read.clone()),
@@ -91,6 +93,7 @@ impl Application {
             projector,
             live,
             live_start,
+            log_poll: config.log_poll(),
             committed,
             appended,
             progress,
@@ -131,6 +134,7 @@ impl Application {
             AbortOnDropHandle::new(tokio::spawn(self.live.clone().tail(
                 self.appended.clone(),
                 self.live_start,
+                self.log_poll,
                 stop.clone(),
             ))),
         ];

@@ -97,12 +97,23 @@ pub struct Projector {
 }
 
 /// What the loop knows between steps.
-#[derive(Default)]
 struct State {
     leading: bool,
     /// The checkpoint as last stored by this leader; `None` until loaded after taking the lease.
     checkpoint: Option<LogPosition>,
     failing: bool,
+    recheck: events::Recheck,
+}
+
+impl State {
+    fn following(poll: Duration) -> Self {
+        Self {
+            leading: false,
+            checkpoint: None,
+            failing: false,
+            recheck: events::Recheck::new(poll),
+        }
+    }
 }
 
 enum Next {
@@ -118,7 +129,7 @@ impl Projector {
     /// Projects (or follows) until `shutdown` is cancelled; a batch under way is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut woken = self.appended.subscribe();
-        let mut state = State::default();
+        let mut state = State::following(self.settings.poll_interval());
         while !shutdown.is_cancelled() {
             let pause = match self.step(&mut state).await {
                 Next::Continue => continue,
@@ -173,6 +184,7 @@ impl Projector {
         match self.lead(state).await {
             Ok(Some(applied_to)) => {
                 state.checkpoint = Some(applied_to);
+                state.recheck.reset();
                 self.progress.advance(applied_to);
                 if std::mem::take(&mut state.failing) {
                     tracing::info!("projection of users_view recovered");
@@ -180,7 +192,7 @@ impl Projector {
                 Next::Continue
             }
             Ok(None) => match self.lease.renew(&self.read_db).await {
-                Ok(true) => Next::Idle(poll),
+                Ok(true) => self.idle(state).await,
                 Ok(false) => self.lose_lease(state),
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot renew the projection lease");
@@ -202,12 +214,25 @@ impl Projector {
         }
     }
 
+    /// Caught up: wait for a wake-up, or look again soon if events are held back behind an older
+    /// running transaction (its end may come with no wake-up).
+    async fn idle(&self, state: &mut State) -> Next {
+        let after = state.checkpoint.unwrap_or(LogPosition::START);
+        match events::held_back(&self.log_db, after).await {
+            Ok(true) => Next::Idle(state.recheck.delay()),
+            Ok(false) | Err(_) => {
+                state.recheck.reset();
+                Next::Idle(self.settings.poll_interval())
+            }
+        }
+    }
+
     fn lose_lease(&self, state: &mut State) -> Next {
         tracing::warn!(
             holder = self.lease.holder(),
             "lost the projection lease; following"
         );
-        *state = State::default();
+        *state = State::following(self.settings.poll_interval());
         Next::Retry(self.settings.poll_interval())
     }
 

@@ -86,12 +86,18 @@ impl LiveEvents {
     }
 
     /// Follows the log after `start` (its visible head when the server started) and broadcasts
-    /// each new event, until `stop`.
-    pub async fn tail(self, appended: Wakeup, start: LogPosition, stop: CancellationToken) {
+    /// each new event, until `stop`. Reads when `appended` wakes it, and every `poll` regardless.
+    pub async fn tail(
+        self,
+        appended: Wakeup,
+        start: LogPosition,
+        poll: Duration,
+        stop: CancellationToken,
+    ) {
         const RETRY: Duration = Duration::from_millis(500);
-        const POLL: Duration = Duration::from_secs(1);
         let mut woken = appended.subscribe();
         let mut cursor = start;
+        let mut recheck = events::Recheck::new(poll);
         while !stop.is_cancelled() {
             let step = async {
                 let batch = events::read_after(&self.db, cursor, BATCH).await?;
@@ -101,11 +107,24 @@ impl LiveEvents {
                     // No receiver is not an error: nobody is subscribed right now.
                     let _ = self.live.send(Arc::new(event));
                 }
-                Ok::<_, ReadError>(full)
+                if full {
+                    Ok(Progress::MoreWaiting)
+                } else if events::held_back(&self.db, cursor).await? {
+                    Ok(Progress::HeldBack)
+                } else {
+                    Ok::<_, ReadError>(Progress::CaughtUp)
+                }
             };
             let pause = match step.await {
-                Ok(true) => continue,
-                Ok(false) => POLL,
+                Ok(Progress::MoreWaiting) => {
+                    recheck.reset();
+                    continue;
+                }
+                Ok(Progress::HeldBack) => recheck.delay(),
+                Ok(Progress::CaughtUp) => {
+                    recheck.reset();
+                    poll
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "reading the log for subscribers failed; retrying");
                     RETRY
@@ -118,4 +137,14 @@ impl LiveEvents {
             }
         }
     }
+}
+
+/// Where the tail stands after a read.
+enum Progress {
+    /// A full batch: read again at once.
+    MoreWaiting,
+    /// Committed events wait behind an older running transaction: look again soon.
+    HeldBack,
+    /// Nothing more to read until woken.
+    CaughtUp,
 }

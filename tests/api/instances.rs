@@ -14,11 +14,28 @@ async fn one_projector_takeover_and_cross_instance_reads() {
         eprintln!("TEST_DATABASE_URL is not set: skipped (several instances need PostgreSQL)");
         return;
     };
-    let mut app = spawn_app_with(backend, &["--projector-lease-ms", "1000"]).await;
+    // The tails' safety-net poll is set far beyond the waits below: B hears of A's writes
+    // through NOTIFY or not at all.
+    let mut app = spawn_app_with(
+        backend,
+        &["--projector-lease-ms", "1000", "--log-poll-ms", "600000"],
+    )
+    .await;
     let b = app.start_instance().await;
 
     // A command sent to A is seen live by a subscriber on B, and readable on B with A's token.
     let mut on_b = Subscription::user_events(&b.address, None, Protocol::TransportWs).await;
+    // An event written on B itself first: once it has arrived, the subscription is past its
+    // replay, so what follows can only come live through B's tail.
+    let on_b_itself = app
+        .graphql_at(
+            &b.address,
+            CREATE_USER,
+            json!({ "input": { "name": "Local", "email": "local@example.com" } }),
+        )
+        .await;
+    assert_no_errors(&on_b_itself);
+    on_b.take(1, Duration::from_secs(10)).await;
     let created = app.create_user("Ada", "ada@example.com").await;
     let event = on_b.take(1, Duration::from_secs(10)).await;
     assert_eq!(event[0]["userId"], created["user"]["id"]);

@@ -124,7 +124,7 @@ each_backend! {
         let stop = CancellationToken::new();
         let live = LiveEvents::new(app.write_db.clone(), 4, stop.clone());
         let wake = cqrs_users::signals::Wakeup::default();
-        let tail = tokio::spawn(live.clone().tail(wake.clone(), LogPosition::START, stop.clone()));
+        let tail = tokio::spawn(live.clone().tail(wake.clone(), LogPosition::START, Duration::from_secs(1), stop.clone()));
         let mut stream = Box::pin(live.after(LogPosition::START));
 
         let first = app.create_user("First", "first@example.com").await;
