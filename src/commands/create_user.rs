@@ -25,12 +25,14 @@ impl Handler<CreateUser> for CommandHandlers {
         let user = User {
             id: UserId::new(),
             name: command.name.into_inner(),
-            email: command.email.into_inner(),
+            email: command.email.as_str().to_owned(),
             version: 1,
             created_at: now,
             updated_at: now,
         };
         let txn = self.begin().await?;
+        // Before the insert takes a transaction id: after a delete that frees this address.
+        super::turn::email(&txn, &command.email).await?;
         let row = users::ActiveModel {
             id: Set(user.id.as_uuid()),
             name: Set(user.name.clone()),

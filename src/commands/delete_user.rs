@@ -25,7 +25,7 @@ impl Command for DeleteUser {
 impl Handler<DeleteUser> for CommandHandlers {
     async fn handle(&self, command: DeleteUser) -> Result<Committed<UserId>, CommandError> {
         let txn = self.begin().await?;
-        let current = load_for_change(&txn, command.id, command.expected_version).await?;
+        let current = load_for_change(&txn, command.id, command.expected_version, true).await?;
         users::Entity::delete_by_id(current.id)
             .exec(&txn)
             .await

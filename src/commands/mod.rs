@@ -8,6 +8,7 @@
 
 mod create_user;
 mod delete_user;
+mod turn;
 mod update_user_name;
 
 use std::future::Future;
@@ -144,13 +145,19 @@ impl CommandBus {
     }
 }
 
-/// Loads a user for a change and locks its row until the transaction ends (`FOR UPDATE` on
-/// PostgreSQL; on SQLite the transaction already holds the write lock), then checks the version.
+/// Waits for the user's turn (see `turn`), loads the user and locks its row until the transaction
+/// ends (`FOR UPDATE` on PostgreSQL; on SQLite the transaction already holds the write lock), then
+/// checks the version. `also_email` first waits for the user's address too (a delete frees it).
 async fn load_for_change(
     txn: &DatabaseTransaction,
     id: UserId,
     expected_version: Option<i32>,
+    also_email: bool,
 ) -> Result<users::Model, CommandError> {
+    turn::user(txn, id).await?;
+    if also_email {
+        turn::email_of(txn, id).await?;
+    }
     let user = users::Entity::find_by_id(id.as_uuid())
         .lock_exclusive()
         .one(txn)

@@ -25,7 +25,7 @@ impl Command for UpdateUserName {
 impl Handler<UpdateUserName> for CommandHandlers {
     async fn handle(&self, command: UpdateUserName) -> Result<Committed<User>, CommandError> {
         let txn = self.begin().await?;
-        let current = load_for_change(&txn, command.id, command.expected_version).await?;
+        let current = load_for_change(&txn, command.id, command.expected_version, false).await?;
         let new_name = command.name.into_inner();
         if current.name == new_name {
             // Nothing changes; the token of the user's latest event still reads this state.

@@ -14,6 +14,7 @@ mod get_user;
 mod http;
 mod instances;
 mod list_users;
+mod ordering;
 mod rebuild;
 mod restart;
 mod schema;

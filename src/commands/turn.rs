@@ -1,0 +1,83 @@
+//! Turns: how commands that touch the same user, or hand one email address from one user to
+//! another, queue up before they write, so that the log's order is their causal order.
+//!
+//! On PostgreSQL the log's order is `(tx_id, position)`, and a transaction gets its id at its
+//! first write. A row lock counts as a write: a command waiting in `SELECT … FOR UPDATE` already
+//! holds an id, and waiters are woken in any order, so two renames of one user could be logged
+//! with their versions inverted (and an insert waiting on the unique email index likewise holds
+//! an id from before its wait). So a command first waits for its turn on a
+//! transaction-scoped advisory lock, which assigns no transaction id, and only then does anything
+//! that does. The holder of a turn commits (or rolls back) before the next waiter gets it, and
+//! that waiter's id is assigned after the commit: ids grow, so it sorts after. Different users
+//! take different locks, so their writers are not serialised.
+//!
+//! Locks come in two classes, taken in this order and at most one of each per transaction, so
+//! two commands can never wait on each other: `USER` (renames, deletes) before `EMAIL` (creates,
+//! and deletes, which free their address). On SQLite a write transaction holds the database's one
+//! write lock from `BEGIN IMMEDIATE`, so every command already has its turn.
+
+use anyhow::Context as _;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+
+use crate::domain::{Email, UserId};
+
+/// Advisory lock classes (the first key of PostgreSQL's two-key form, which never meets the
+/// one-key form the migrations lock with).
+const USER: i32 = 1;
+const EMAIL: i32 = 2;
+
+/// Waits until no other command is changing this user.
+pub(super) async fn user(txn: &DatabaseTransaction, id: UserId) -> anyhow::Result<()> {
+    lock(
+        txn,
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        USER,
+        id.to_string(),
+    )
+    .await
+    .context("wait for the user's turn")
+}
+
+/// Waits until no other command is giving or taking this email address.
+pub(super) async fn email(txn: &DatabaseTransaction, email: &Email) -> anyhow::Result<()> {
+    lock(
+        txn,
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        EMAIL,
+        email.as_str().to_owned(),
+    )
+    .await
+    .context("wait for the email address's turn")
+}
+
+/// Waits until no other command is giving or taking the address of user `id` (a delete, which
+/// frees it). Reads the row without locking it, so no transaction id yet; a user's address never
+/// changes. Nothing to wait for if the user does not exist.
+pub(super) async fn email_of(txn: &DatabaseTransaction, id: UserId) -> anyhow::Result<()> {
+    lock(
+        txn,
+        "SELECT pg_advisory_xact_lock($1, hashtext(email)) FROM users WHERE id = $2::uuid",
+        EMAIL,
+        id.to_string(),
+    )
+    .await
+    .context("wait for the user's email address's turn")
+}
+
+async fn lock(
+    txn: &DatabaseTransaction,
+    sql: &str,
+    class: i32,
+    key: String,
+) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [class.into(), key.into()],
+    ))
+    .await
+    .map(|_| ())
+}
