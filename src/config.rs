@@ -103,6 +103,49 @@ pub struct ServeConfig {
     /// How long a query with a consistencyToken waits for the projector, in milliseconds.
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
+
+    #[command(flatten)]
+    pub session_limits: SessionLimits,
+}
+
+/// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no
+/// transaction of a frozen, partitioned or stuck instance stays open without bound: an open
+/// transaction holds row and advisory locks, and its id holds back every reader of the log.
+/// 0 turns a limit off. SQLite has its own busy timeout and one process.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SessionLimits {
+    /// A transaction left idle this long is ended by the server (its session closed), in
+    /// milliseconds. The service never waits on anything but the database inside a transaction,
+    /// so only a frozen or cut-off instance gets here; this bounds how long it can hold a user's
+    /// turn, the projection lease row, and the log's readers.
+    #[arg(
+        long,
+        env = "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub db_idle_in_transaction_timeout_ms: u64,
+
+    /// The longest wait for a lock (a user's turn, a row, the lease), in milliseconds; the
+    /// request then fails with SERVICE_UNAVAILABLE instead of hanging behind something the other
+    /// limits do not bound (a psql session, a migration).
+    #[arg(
+        long,
+        env = "DB_LOCK_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub db_lock_timeout_ms: u64,
+
+    /// The longest one statement may run, in milliseconds. The service's statements touch a
+    /// handful of rows; a rebuild lifts this for its own bulk copy.
+    #[arg(
+        long,
+        env = "DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10000,
+        global = true
+    )]
+    pub db_statement_timeout_ms: u64,
 }
 
 impl ServeConfig {

@@ -11,12 +11,22 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, SessionLimits};
 
 /// How long a request waits for a pooled connection before it fails (fast, with a clear error).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long SQLite waits for another connection's lock before `database is locked`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP keepalives the server sends on each session (seconds idle, seconds between probes, probes):
+/// a session whose instance's host died or was cut off is closed within about 25 s, rolling
+/// back its transaction. (A frozen process's kernel still answers them; the idle-in-transaction
+/// limit covers that case.)
+const TCP_KEEPALIVES: [(&str, &str); 3] = [
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+];
 
 /// Connections that only read the event log (projector, subscriptions), apart from `write`.
 const LOG_READERS: u32 = 4;
@@ -65,21 +75,25 @@ pub async fn connect_migrated(config: &ServeConfig) -> anyhow::Result<Databases>
 async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
     let write_url = config.write_database_url();
     let read_url = config.read_database_url();
-    let write = connect(write_url, config.max_connections, true).await?;
-    let log = connect(write_url, LOG_READERS, false).await?;
+    let limits = &config.session_limits;
+    let write = connect(write_url, "write", config.max_connections, limits).await?;
+    let log = connect(write_url, "log", LOG_READERS, limits).await?;
     let read = if read_url == write_url {
         write.clone()
     } else {
-        connect(read_url, config.read_max_connections, false).await?
+        connect(read_url, "read", config.read_max_connections, limits).await?
     };
     Ok(Databases { write, log, read })
 }
 
+/// A pool named `pool` (in `application_name`, with the process id, for `pg_stat_activity`).
 async fn connect(
     url: &str,
+    pool: &str,
     max_connections: u32,
-    writer: bool,
+    limits: &SessionLimits,
 ) -> anyhow::Result<DatabaseConnection> {
+    let writer = pool == "write";
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -109,9 +123,34 @@ async fn connect(
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
     }
+    if url.starts_with("postgres") {
+        let application_name = format!("cqrs-users {pool} pid {}", std::process::id());
+        let settings = session_settings(limits);
+        options.map_sqlx_postgres_opts(move |o| {
+            o.application_name(&application_name)
+                .options(settings.clone())
+        });
+    }
     Database::connect(options)
         .await
         .with_context(|| format!("connect to {}", redact(url)))
+}
+
+/// The settings every PostgreSQL session starts with (see `SessionLimits`).
+fn session_settings(limits: &SessionLimits) -> Vec<(&'static str, String)> {
+    let mut settings = vec![
+        (
+            "idle_in_transaction_session_timeout",
+            limits.db_idle_in_transaction_timeout_ms.to_string(),
+        ),
+        ("lock_timeout", limits.db_lock_timeout_ms.to_string()),
+        (
+            "statement_timeout",
+            limits.db_statement_timeout_ms.to_string(),
+        ),
+    ];
+    settings.extend(TCP_KEEPALIVES.map(|(k, v)| (k, v.to_owned())));
+    settings
 }
 
 /// Applies pending migrations. On PostgreSQL under an advisory lock held by the migrating
@@ -121,6 +160,9 @@ async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()
         return Ok(M::up(db, None).await?);
     }
     let txn = db.begin().await?;
+    // Instances starting together queue here while one migrates: longer than a request would.
+    txn.execute_unprepared("SET LOCAL lock_timeout = '60s'; SET LOCAL statement_timeout = 0")
+        .await?;
     txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261537420551123)")
         .await?;
     M::up(&txn, None).await?;
@@ -138,8 +180,14 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
-/// Whether `err` says the database could not be reached (down, restarting, pool exhausted), as
-/// opposed to a statement it refused: the client should retry later, not fix its request.
+/// SQLSTATEs of a statement the database gave up on, not refused: a lock wait or statement over
+/// its limit, a session ended by the server (its idle-in-transaction limit, an operator, a
+/// restart). Retrying later may work.
+const GAVE_UP: [&str; 6] = ["55P03", "57014", "25P03", "57P01", "57P02", "57P03"];
+
+/// Whether `err` says the database could not be reached (down, restarting, pool exhausted) or
+/// gave up waiting (see `GAVE_UP`), as opposed to a statement it refused: the client should retry
+/// later, not fix its request.
 pub fn is_unavailable(err: &anyhow::Error) -> bool {
     use sea_orm::{DbErr, RuntimeErr, sqlx};
     err.chain()
@@ -147,16 +195,15 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
             Some(DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) => true,
             Some(
                 DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)),
-            ) => {
-                matches!(
-                    e.as_ref(),
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed
-                        | sqlx::Error::Tls(_)
-                )
-            }
+            ) => match e.as_ref() {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|c| GAVE_UP.contains(&&*c)),
+                _ => false,
+            },
             _ => false,
         })
 }

@@ -76,6 +76,11 @@ pub async fn rebuild(
         .context("take the projection lease")?;
     let swapped = async {
         let txn = begin_write(read_db).await?;
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // The copy swapped in is as large as the view: no per-statement limit for it.
+            txn.execute_unprepared("SET LOCAL statement_timeout = 0")
+                .await?;
+        }
         anyhow::ensure!(
             lease.renew(&txn).await?,
             "lost the projection lease while swapping"

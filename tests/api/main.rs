@@ -10,6 +10,7 @@ mod consistency;
 mod create_user;
 mod delete_user;
 mod faults;
+mod freeze;
 mod get_user;
 mod http;
 mod instances;
