@@ -1,7 +1,8 @@
 //! `ListUsers`: one page of users, oldest first, with the total the projector maintains.
 
 use anyhow::Context as _;
-use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, JoinType, Order, Query as Sql};
+use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use crate::domain::{InvalidInput, LogPosition, User};
 use crate::entities::{users_view, users_view_stats};
@@ -68,19 +69,46 @@ impl Query for ListUsers {
 impl Handler<ListUsers> for QueryHandlers {
     async fn handle(&self, query: ListUsers) -> Result<UserPage, QueryError> {
         let PageRequest { page, page_size } = query.page;
-        // Both through indexes: the page by `ordinal`, the total from the maintained row.
-        let items = users_view::Entity::find()
-            .order_by_asc(users_view::Column::Ordinal)
-            .offset(query.page.offset())
+        // One statement, so one snapshot: the page and the total never straddle a projector
+        // commit. The counts row left-joined with the page (by `ordinal`, on its unique index)
+        // gives the total even past the last page, where the page has no rows.
+        let (s, u) = (Alias::new("s"), Alias::new("u"));
+        let page_rows = Sql::select()
+            .column(Asterisk)
+            .from(users_view::Entity)
+            .order_by(users_view::Column::Ordinal, Order::Asc)
             .limit(u64::from(page_size))
-            .all(&self.db);
-        let stats = users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID).one(&self.db);
-        let (items, stats) = tokio::try_join!(items, stats).context("read a page of users_view")?;
-        let total_count = stats
-            .map(|s| u64::try_from(s.user_count).unwrap_or(0))
-            .context("users_view_stats has no row")?;
+            .offset(query.page.offset())
+            .to_owned();
+        let statement = Sql::select()
+            .column((s.clone(), users_view_stats::Column::UserCount))
+            .column((u.clone(), Asterisk))
+            .from_as(users_view_stats::Entity, s.clone())
+            .join_subquery(JoinType::LeftJoin, page_rows, u.clone(), Expr::val(1).eq(1))
+            .and_where(Expr::col((s, users_view_stats::Column::Id)).eq(users_view_stats::ROW_ID))
+            .order_by((u, users_view::Column::Ordinal), Order::Asc)
+            .to_owned();
+        let rows = self
+            .db
+            .query_all(&statement)
+            .await
+            .context("read a page of users_view")?;
+        let total: i64 = rows
+            .first()
+            .context("users_view_stats has no row")?
+            .try_get("", "user_count")
+            .context("read the user count")?;
+        let total_count = u64::try_from(total).unwrap_or(0);
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: Option<uuid::Uuid> = row.try_get("", "id").context("read a page row")?;
+            if id.is_some() {
+                let user = users_view::Model::from_query_result(row, "").context("read a user")?;
+                items.push(User::from(user));
+            }
+        }
         Ok(UserPage {
-            items: items.into_iter().map(User::from).collect(),
+            items,
             page,
             page_size,
             total_count,

@@ -186,3 +186,45 @@ fn backends() -> Vec<Backend> {
         .chain(Backend::postgres())
         .collect()
 }
+
+each_backend! {
+    /// A page and its totals come from one snapshot: while 8 clients create users, the last page
+    /// read again and again always holds exactly what its `totalCount` says it should, and
+    /// `hasNextPage` agrees with both.
+    async fn a_page_never_contradicts_its_totals_under_writes(app) {
+        const SIZE: u64 = 10;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let writers = join_all((0..8).map(|w| {
+            let (app, stop) = (&app, &stop);
+            async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    i += 1;
+                    app.create_user(&format!("W{w} #{i}"), &format!("w{w}n{i}@example.com")).await;
+                }
+            }
+        }));
+        let reader = async {
+            let (mut reads, mut page) = (0, 1);
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(4) {
+                let body = app.graphql(crate::helpers::USERS, json!({ "page": page, "pageSize": SIZE })).await;
+                assert_no_errors(&body);
+                let users = &body["data"]["users"];
+                let total = users["totalCount"].as_u64().unwrap();
+                let items = users["items"].as_array().unwrap().len() as u64;
+                let before = (page - 1) * SIZE;
+                assert_eq!(items, total.saturating_sub(before).min(SIZE), "page {page} torn: {users}");
+                assert_eq!(users["hasNextPage"].as_bool().unwrap(), page * SIZE < total, "page {page} torn: {users}");
+                // The last page as of this read: the one the next writes land on.
+                page = total.div_ceil(SIZE).max(1);
+                reads += 1;
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            reads
+        };
+        let (_, reads) = futures::join!(writers, reader);
+        eprintln!("{reads} reads of the last page, none torn");
+        assert!(reads > 50, "too few reads to mean anything: {reads}");
+    }
+}
