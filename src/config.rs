@@ -49,7 +49,13 @@ pub enum ProjectionsCommand {
     /// Print the checkpoint, the log head, the lag, the projecting instance and any failure.
     Status,
     /// Rebuild users_view from the whole event log while servers keep serving reads.
-    Rebuild,
+    Rebuild {
+        /// Swap the rebuilt view in even though it ends behind the live checkpoint: the write
+        /// database lost events the view had applied (restored from a backup, or its last
+        /// commits lost in a crash), and the view should forget them.
+        #[arg(long)]
+        accept_lost_events: bool,
+    },
 }
 
 /// How to serve.

@@ -115,11 +115,19 @@ async fn connect(
             // instead of making them race for the file lock.
             options.max_connections(1);
         }
-        options.map_sqlx_sqlite_opts(|o| {
+        // The log is the truth: FULL syncs the WAL at every commit, so an acknowledged write
+        // survives an OS crash or power loss. The read model can be rebuilt from the log, so NORMAL
+        // (which survives a process crash; an OS crash may take its last commits, and the
+        // projector simply applies them again) is enough there.
+        let synchronous = if writer {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        options.map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // With WAL, NORMAL survives a process crash; only an OS crash may lose the last commits.
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
         });
     }

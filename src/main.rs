@@ -53,11 +53,16 @@ async fn projections(config: &ServeConfig, action: ProjectionsCommand) -> anyhow
         ProjectionsCommand::Status => {
             print!("{}", projections::status(&dbs.log, &dbs.read).await?);
         }
-        ProjectionsCommand::Rebuild => {
+        ProjectionsCommand::Rebuild { accept_lost_events } => {
             let settings = config.projector_settings();
-            let report =
-                projections::rebuild(&dbs.log, &dbs.read, settings.batch_size, settings.lease_ttl)
-                    .await?;
+            let report = projections::rebuild(
+                &dbs.log,
+                &dbs.read,
+                settings.batch_size,
+                settings.lease_ttl,
+                accept_lost_events,
+            )
+            .await?;
             println!(
                 "rebuilt users_view: {} events replayed, {} users, checkpoint {}",
                 report.events, report.users, report.checkpoint

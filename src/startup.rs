@@ -42,6 +42,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let databases = db::connect_and_migrate(config).await?;
+        crate::projections::check_not_ahead_of_log(&databases.log, &databases.read).await?;
         // Commands wake `committed`; the log's followers wait on `appended`. On PostgreSQL a
         // publisher passes local commits on and announces them to the other instances.
         let committed = Wakeup::default();

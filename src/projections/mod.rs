@@ -47,7 +47,9 @@ pub enum ProjectionError {
     #[error("writing the read model failed: {0}")]
     Write(#[from] DbErr),
     /// The read model does not hold what the event expects (a bug, or a view edited by hand).
-    #[error("event at {position} does not fit the read model: {detail}")]
+    #[error(
+        "event at {position} does not fit the read model: {detail}; `cqrs-users projections rebuild` rebuilds the view from the log"
+    )]
     OutOfStep {
         position: LogPosition,
         detail: String,
@@ -265,6 +267,26 @@ impl Projector {
         tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
         Ok(Some(last))
     }
+}
+
+/// Refuses a read model whose checkpoint is past the end of the log: the write database lost
+/// events the view applied (restored from a backup, or its last commits lost in a crash). New
+/// events would be appended at positions the projector believes it has passed, and be skipped.
+pub async fn check_not_ahead_of_log(
+    log_db: &DatabaseConnection,
+    read_db: &DatabaseConnection,
+) -> anyhow::Result<()> {
+    let checkpoint = load_checkpoint(read_db).await?;
+    let head = events::head(log_db).await?;
+    anyhow::ensure!(
+        checkpoint <= head,
+        "the read model's checkpoint {checkpoint} is ahead of the event log, which ends at {head}: \
+         the write database has lost events the read model applied (restored from a backup, or \
+         its last commits lost in a crash), and new events would be skipped. Rebuild the read \
+         model from the log as it is with `cqrs-users projections rebuild --accept-lost-events` \
+         (same database flags), then start again"
+    );
+    Ok(())
 }
 
 /// The checkpoint of `users_view`: the position of the last event applied, or `START`.

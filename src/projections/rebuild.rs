@@ -1,17 +1,24 @@
 //! Rebuilding `users_view` from the whole log while reads go on: replay into a copy aside, then
 //! take the lease from the running projector and swap the copy in with one transaction.
+//!
+//! The replay applies each user's events in version order even where the log does not hold them
+//! in that order (as logs written before commands took their turns may): an event that does not
+//! fit the copy yet waits, in memory, for the versions before it. So a rebuild repairs a view that
+//! strict live apply stopped on. It refuses to swap in a copy behind the live checkpoint (it would
+//! forget events clients have read) unless told the log has lost them.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::db::begin_write;
-use crate::domain::LogPosition;
+use crate::domain::{LogPosition, UserId};
 use crate::entities::users_view_stats;
-use crate::events;
+use crate::events::{self, RecordedEvent};
 use crate::projections::users_view::{self, REBUILD};
-use crate::projections::{Lease, USERS_VIEW, save_checkpoint};
+use crate::projections::{Lease, ProjectionError, USERS_VIEW, load_checkpoint, save_checkpoint};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,11 +36,16 @@ const COLUMNS: &str = "id, name, email, version, created_at, updated_at, ordinal
 /// Rebuilds `users_view` and its counts from the event log. Readers keep reading the old view
 /// until the swap commits; the running projector is fenced off by the lease during the swap and
 /// resumes from the new checkpoint afterwards.
+///
+/// `accept_lost_events`: swap the copy in even if it ends behind the live checkpoint, which
+/// happens only when the write database lost events the view had applied (restored from a
+/// backup, or its tail lost in an OS crash).
 pub async fn rebuild(
     write_db: &DatabaseConnection,
     read_db: &DatabaseConnection,
     batch_size: u64,
     lease_ttl: Duration,
+    accept_lost_events: bool,
 ) -> anyhow::Result<RebuildReport> {
     for sql in [
         "DROP TABLE IF EXISTS users_view_rebuild".to_owned(),
@@ -53,6 +65,7 @@ pub async fn rebuild(
             created_count: 0,
         },
         events: 0,
+        waiting: HashMap::new(),
     };
     // Aside: one transaction per batch, nobody else writes the copy.
     loop {
@@ -86,6 +99,16 @@ pub async fn rebuild(
             "lost the projection lease while swapping"
         );
         while replay.next_batch(write_db, &txn, batch_size).await? > 0 {}
+        replay.check_complete()?;
+        let live = load_checkpoint(&txn).await?;
+        anyhow::ensure!(
+            replay.position >= live || accept_lost_events,
+            "the log ends at {}, behind the live checkpoint {live}: the write database has lost \
+             events the read model applied (restored from a backup, or its last commits lost in \
+             a crash). Nothing was changed. To rebuild the view from the log as it is, forgetting \
+             them, run `cqrs-users projections rebuild --accept-lost-events`",
+            replay.position
+        );
         txn.execute_unprepared("DELETE FROM users_view").await?;
         txn.execute_unprepared(&format!(
             "INSERT INTO users_view ({COLUMNS}) SELECT {COLUMNS} FROM users_view_rebuild"
@@ -116,6 +139,8 @@ struct Replay {
     position: LogPosition,
     stats: users_view_stats::Model,
     events: u64,
+    /// Events read before an earlier version of their user, by user and version.
+    waiting: HashMap<UserId, BTreeMap<i32, RecordedEvent>>,
 }
 
 impl Replay {
@@ -127,12 +152,60 @@ impl Replay {
         batch_size: u64,
     ) -> anyhow::Result<u64> {
         let batch = events::read_after(write_db, self.position, batch_size).await?;
-        for event in &batch {
-            users_view::apply(txn, REBUILD, &mut self.stats, event).await?;
+        let read = batch.len() as u64;
+        for event in batch {
             self.position = event.position;
+            self.apply_in_version_order(txn, event).await?;
         }
-        let applied = batch.len() as u64;
-        self.events += applied;
-        Ok(applied)
+        self.events += read;
+        Ok(read)
+    }
+
+    /// Applies `event`, then whatever of its user waited for it; an event that does not fit yet
+    /// waits for the versions before it.
+    async fn apply_in_version_order(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        event: RecordedEvent,
+    ) -> anyhow::Result<()> {
+        let user = event.user_id;
+        let mut next = Some(event);
+        while let Some(event) = next.take() {
+            match users_view::apply(txn, REBUILD, &mut self.stats, &event).await {
+                Ok(()) => {
+                    let waiting = self.waiting.get_mut(&user);
+                    next = waiting.and_then(|w| w.remove(&(event.version + 1)));
+                }
+                Err(ProjectionError::OutOfStep { .. }) => {
+                    self.waiting
+                        .entry(user)
+                        .or_default()
+                        .insert(event.version, event);
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        if self.waiting.get(&user).is_some_and(BTreeMap::is_empty) {
+            self.waiting.remove(&user);
+        }
+        Ok(())
+    }
+
+    /// Every event read has been applied: none still waits for a version the log does not hold.
+    fn check_complete(&self) -> anyhow::Result<()> {
+        match self.waiting.iter().next() {
+            None => Ok(()),
+            Some((user, events)) => {
+                let (version, event) = events.first_key_value().expect("no empty entries");
+                anyhow::bail!(
+                    "{} users have events that never fit: user {user}'s {} at version {version} \
+                     ({}) follows no version {} in the log",
+                    self.waiting.len(),
+                    event.event.kind(),
+                    event.position,
+                    version - 1
+                )
+            }
+        }
     }
 }
