@@ -54,19 +54,7 @@ async fn a_leader_frozen_in_its_batch_stalls_nobody_for_long() {
         .await;
     eprintln!("leader stopped inside its batch transaction after {caught} tries");
 
-    let started = Instant::now();
-    let created = app.create_user("During", "during@example.com").await;
-    let body = app
-        .graphql(
-            USER,
-            json!({ "id": created["user"]["id"], "consistencyToken": created["consistencyToken"] }),
-        )
-        .await;
-    assert_eq!(body["data"]["user"]["name"], "During", "{body:#}");
-    eprintln!(
-        "token read answered {:?} after the freeze",
-        started.elapsed()
-    );
+    reads_its_own_write(&app).await;
     assert_eq!(
         app.lease_holder().await.as_deref(),
         Some(app.instance_id()),
@@ -98,19 +86,7 @@ async fn an_instance_frozen_in_its_commands_stalls_nobody_for_long() {
         .await;
     eprintln!("instance stopped inside a command's transaction after {caught} tries");
 
-    let started = Instant::now();
-    let created = app.create_user("During", "during@example.com").await;
-    let body = app
-        .graphql(
-            USER,
-            json!({ "id": created["user"]["id"], "consistencyToken": created["consistencyToken"] }),
-        )
-        .await;
-    assert_eq!(body["data"]["user"]["name"], "During", "{body:#}");
-    eprintln!(
-        "token read answered {:?} after the freeze",
-        started.elapsed()
-    );
+    reads_its_own_write(&app).await;
 
     frozen.resume();
     let acknowledged = load.stop().await;
@@ -235,6 +211,24 @@ impl Load {
         }
         self.acknowledged.load(Ordering::SeqCst)
     }
+}
+
+/// A create on the healthy instance, then a read with its token there: answered within the
+/// consistency timeout, not `CONSISTENCY_TIMEOUT`.
+async fn reads_its_own_write(app: &TestApp) {
+    let started = Instant::now();
+    let created = app.create_user("During", "during@example.com").await;
+    let body = app
+        .graphql(
+            USER,
+            json!({ "id": created["user"]["id"], "consistencyToken": created["consistencyToken"] }),
+        )
+        .await;
+    assert_eq!(body["data"]["user"]["name"], "During", "{body:#}");
+    eprintln!(
+        "token read answered {:?} after the freeze",
+        started.elapsed()
+    );
 }
 
 async fn wait_for<F, Fut>(within: Duration, what: &str, mut check: F)

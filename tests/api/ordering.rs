@@ -12,8 +12,8 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, Statement, Tr
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, CREATE_USER, DELETE_USER, TestApp, UPDATE_USER_NAME, assert_projected_exactly_once,
-    error_code, spawn_app_with,
+    Backend, CREATE_USER, DELETE_USER, Server, TestApp, UPDATE_USER_NAME,
+    assert_projected_exactly_once, error_code, spawn_app_with,
 };
 use crate::ws::{Protocol, Subscription};
 
@@ -28,16 +28,9 @@ const LOAD: Duration = Duration::from_secs(4);
 /// see each user's names chain from one event to the next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_renames_and_deletes_of_one_user_keep_version_order() {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped (SQLite serialises writers)");
+    let Some((app, b)) = two_instances().await else {
         return;
     };
-    let app = spawn_app_with(
-        backend,
-        &["--max-connections", "8", "--read-max-connections", "4"],
-    )
-    .await;
-    let b = app.start_instance().await;
     let addresses = [app.address.clone(), b.address.clone()];
     let mut live = Subscription::user_events(&b.address, None, Protocol::TransportWs).await;
 
@@ -145,16 +138,9 @@ async fn concurrent_renames_and_deletes_of_one_user_keep_version_order() {
 /// has the delete that freed it first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_handed_over_is_logged_delete_first() {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped (SQLite serialises writers)");
+    let Some((app, b)) = two_instances().await else {
         return;
     };
-    let app = spawn_app_with(
-        backend,
-        &["--max-connections", "8", "--read-max-connections", "4"],
-    )
-    .await;
-    let b = app.start_instance().await;
     let addresses = [app.address.clone(), b.address.clone()];
     const PAIRS: usize = 8;
     const ROUNDS: usize = 25;
@@ -294,6 +280,22 @@ async fn a_command_waiting_for_its_turn_holds_no_transaction_id() {
         let body = sent.await.unwrap();
         assert!(body.get("errors").is_none(), "{body:#}");
     }
+}
+
+/// A server and a second instance on fresh PostgreSQL databases; small pools, so that two tests
+/// at a time stay within the server's connection limit.
+async fn two_instances() -> Option<(TestApp, Server)> {
+    let Some(backend) = Backend::postgres() else {
+        eprintln!("TEST_DATABASE_URL is not set: skipped (SQLite serialises writers)");
+        return None;
+    };
+    let app = spawn_app_with(
+        backend,
+        &["--max-connections", "8", "--read-max-connections", "4"],
+    )
+    .await;
+    let b = app.start_instance().await;
+    Some((app, b))
 }
 
 async fn send(client: &reqwest::Client, address: &str, query: &str, variables: Value) -> Value {
