@@ -196,7 +196,9 @@ pub async fn held_back(
 }
 
 /// How soon a follower of the log looks again while events are held back: 10 ms, doubling up
-/// to `ceiling` (its ordinary poll), back to 10 ms once it moves on.
+/// to `ceiling` (its ordinary poll) but never past 1 s, back to 10 ms once it moves on. The cap
+/// keeps a follower with a long poll from sleeping for many seconds after the transaction that
+/// held it back ended (a look is one cheap `EXISTS`, and only while events are held back).
 #[derive(Debug, Clone)]
 pub struct Recheck {
     next: Duration,
@@ -205,11 +207,12 @@ pub struct Recheck {
 
 impl Recheck {
     const FIRST: Duration = Duration::from_millis(10);
+    const MOST: Duration = Duration::from_secs(1);
 
     pub fn new(ceiling: Duration) -> Self {
         Self {
             next: Self::FIRST,
-            ceiling,
+            ceiling: ceiling.min(Self::MOST),
         }
     }
 
