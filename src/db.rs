@@ -76,24 +76,43 @@ async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
     let write_url = config.write_database_url();
     let read_url = config.read_database_url();
     let limits = &config.session_limits;
-    let write = connect(write_url, "write", config.max_connections, limits).await?;
-    let log = connect(write_url, "log", LOG_READERS, limits).await?;
+    let write = connect(write_url, Pool::Write, config.max_connections, limits).await?;
+    let log = connect(write_url, Pool::Log, LOG_READERS, limits).await?;
     let read = if read_url == write_url {
         write.clone()
     } else {
-        connect(read_url, "read", config.read_max_connections, limits).await?
+        connect(read_url, Pool::Read, config.read_max_connections, limits).await?
     };
     Ok(Databases { write, log, read })
 }
 
-/// A pool named `pool` (in `application_name`, with the process id, for `pg_stat_activity`).
+/// Which of the pools (see `Databases`) a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pool {
+    Write,
+    Log,
+    Read,
+}
+
+impl Pool {
+    /// Its name in `application_name`.
+    fn name(self) -> &'static str {
+        match self {
+            Pool::Write => "write",
+            Pool::Log => "log",
+            Pool::Read => "read",
+        }
+    }
+}
+
+/// A pool, named (with the process id) in `application_name` for `pg_stat_activity`.
 async fn connect(
     url: &str,
-    pool: &str,
+    pool: Pool,
     max_connections: u32,
     limits: &SessionLimits,
 ) -> anyhow::Result<DatabaseConnection> {
-    let writer = pool == "write";
+    let writer = pool == Pool::Write;
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(max_connections)
@@ -132,7 +151,7 @@ async fn connect(
         });
     }
     if url.starts_with("postgres") {
-        let application_name = format!("cqrs-users {pool} pid {}", std::process::id());
+        let application_name = format!("cqrs-users {} pid {}", pool.name(), std::process::id());
         let settings = session_settings(limits);
         options.map_sqlx_postgres_opts(move |o| {
             o.application_name(&application_name)

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use sea_orm::EntityTrait;
 
 use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, load_for_change,
+    Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
 };
 use crate::domain::{self, UserId};
 use crate::entities::users;
@@ -25,7 +25,13 @@ impl Command for DeleteUser {
 impl Handler<DeleteUser> for CommandHandlers {
     async fn handle(&self, command: DeleteUser) -> Result<Committed<UserId>, CommandError> {
         let txn = self.begin().await?;
-        let current = load_for_change(&txn, command.id, command.expected_version, true).await?;
+        let current = load_for_change(
+            &txn,
+            command.id,
+            command.expected_version,
+            Turns::UserAndEmail,
+        )
+        .await?;
         users::Entity::delete_by_id(current.id)
             .exec(&txn)
             .await

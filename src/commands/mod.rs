@@ -22,6 +22,8 @@ use crate::entities::users;
 use crate::signals::Wakeup;
 use crate::telemetry;
 
+use turn::Turns;
+
 pub use create_user::CreateUser;
 pub use delete_user::DeleteUser;
 pub use update_user_name::UpdateUserName;
@@ -147,17 +149,14 @@ impl CommandBus {
 
 /// Waits for the user's turn (see `turn`), loads the user and locks its row until the transaction
 /// ends (`FOR UPDATE` on PostgreSQL; on SQLite the transaction already holds the write lock), then
-/// checks the version. `also_email` first waits for the user's address too (a delete frees it).
+/// checks the version.
 async fn load_for_change(
     txn: &DatabaseTransaction,
     id: UserId,
     expected_version: Option<i32>,
-    also_email: bool,
+    turns: Turns,
 ) -> Result<users::Model, CommandError> {
-    turn::user(txn, id).await?;
-    if also_email {
-        turn::email_of(txn, id).await?;
-    }
+    turn::user(txn, id, turns).await?;
     let user = users::Entity::find_by_id(id.as_uuid())
         .lock_exclusive()
         .one(txn)

@@ -26,42 +26,45 @@ use crate::domain::{Email, UserId};
 const USER: i32 = 1;
 const EMAIL: i32 = 2;
 
-/// Waits until no other command is changing this user.
-pub(super) async fn user(txn: &DatabaseTransaction, id: UserId) -> anyhow::Result<()> {
-    lock(
-        txn,
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        USER,
-        id.to_string(),
-    )
-    .await
-    .context("wait for the user's turn")
+/// Locks one key of a class.
+const BY_KEY: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2))";
+/// Locks the address of the user with id `$2`; locks nothing if there is no such user. Reads the
+/// row without locking it, so assigns no transaction id (a user's address never changes).
+const BY_USERS_EMAIL: &str =
+    "SELECT pg_advisory_xact_lock($1, hashtext(email)) FROM users WHERE id = $2::uuid";
+
+/// The turns a change to an existing user waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Turns {
+    /// Only the user's (a rename).
+    User,
+    /// The user's, then its address's (a delete, which frees the address).
+    UserAndEmail,
+}
+
+/// Waits until no other command is changing this user (and, with `UserAndEmail`, until none is
+/// giving or taking its address).
+pub(super) async fn user(
+    txn: &DatabaseTransaction,
+    id: UserId,
+    turns: Turns,
+) -> anyhow::Result<()> {
+    lock(txn, BY_KEY, USER, id.to_string())
+        .await
+        .context("wait for the user's turn")?;
+    if turns == Turns::UserAndEmail {
+        lock(txn, BY_USERS_EMAIL, EMAIL, id.to_string())
+            .await
+            .context("wait for the user's email address's turn")?;
+    }
+    Ok(())
 }
 
 /// Waits until no other command is giving or taking this email address.
 pub(super) async fn email(txn: &DatabaseTransaction, email: &Email) -> anyhow::Result<()> {
-    lock(
-        txn,
-        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-        EMAIL,
-        email.as_str().to_owned(),
-    )
-    .await
-    .context("wait for the email address's turn")
-}
-
-/// Waits until no other command is giving or taking the address of user `id` (a delete, which
-/// frees it). Reads the row without locking it, so no transaction id yet; a user's address never
-/// changes. Nothing to wait for if the user does not exist.
-pub(super) async fn email_of(txn: &DatabaseTransaction, id: UserId) -> anyhow::Result<()> {
-    lock(
-        txn,
-        "SELECT pg_advisory_xact_lock($1, hashtext(email)) FROM users WHERE id = $2::uuid",
-        EMAIL,
-        id.to_string(),
-    )
-    .await
-    .context("wait for the user's email address's turn")
+    lock(txn, BY_KEY, EMAIL, email.as_str().to_owned())
+        .await
+        .context("wait for the email address's turn")
 }
 
 async fn lock(

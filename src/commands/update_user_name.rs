@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
 use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, load_for_change,
+    Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
 };
 use crate::domain::{self, User, UserId, UserName};
 use crate::events::{self, UserEvent};
@@ -25,7 +25,8 @@ impl Command for UpdateUserName {
 impl Handler<UpdateUserName> for CommandHandlers {
     async fn handle(&self, command: UpdateUserName) -> Result<Committed<User>, CommandError> {
         let txn = self.begin().await?;
-        let current = load_for_change(&txn, command.id, command.expected_version, false).await?;
+        let current =
+            load_for_change(&txn, command.id, command.expected_version, Turns::User).await?;
         let new_name = command.name.into_inner();
         if current.name == new_name {
             // Nothing changes; the token of the user's latest event still reads this state.
