@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use crate::each_backend;
 use crate::helpers::{
-    Backend, CREATE_USER, TestApp, USER, assert_no_errors, assert_projected_exactly_once, binary,
-    captured_logs, error_code, serve_binary, spawn_app_routed,
+    Backend, CREATE_USER, TestApp, UPDATE_USER_NAME, USER, assert_no_errors,
+    assert_projected_exactly_once, binary, captured_logs, error_code, serve_binary,
+    spawn_app_routed,
 };
 use crate::proxy::{Proxy, route_through};
 
@@ -204,4 +205,68 @@ async fn database_outage_fails_fast_and_recovers() {
         200
     );
     assert_no_errors(&app.graphql("{ users { totalCount } }", json!({})).await);
+}
+
+/// A command stuck behind a lock held outside the service (a psql session holding the user's row)
+/// gives up after the lock limit, or after the statement limit when that is the one set, with
+/// SERVICE_UNAVAILABLE and no SQL in the message; nothing is written, the server keeps answering,
+/// and the same rename goes through once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_stuck_behind_a_foreign_lock_gives_up_unavailable() {
+    use sea_orm::{DbBackend, Statement, TransactionTrait};
+    let Some(backend) = Backend::postgres() else {
+        eprintln!(
+            "TEST_DATABASE_URL is not set: skipped (SQLite has one writer and a busy timeout)"
+        );
+        return;
+    };
+    let limits = [
+        [
+            "--db-lock-timeout-ms",
+            "300",
+            "--db-statement-timeout-ms",
+            "0",
+        ],
+        [
+            "--db-lock-timeout-ms",
+            "0",
+            "--db-statement-timeout-ms",
+            "300",
+        ],
+    ];
+    for flags in limits {
+        let app = crate::helpers::spawn_app_with(backend.clone(), &flags).await;
+        let created = app.create_user("Ada", "ada@example.com").await;
+        let id = created["user"]["id"].as_str().unwrap().to_owned();
+        let uuid: uuid::Uuid = id.parse().unwrap();
+        let holder = app.write_db.begin().await.unwrap();
+        holder
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+                [uuid.into()],
+            ))
+            .await
+            .unwrap();
+
+        let rename = json!({ "input": { "id": id, "name": "Stuck" } });
+        let body = app.graphql(UPDATE_USER_NAME, rename.clone()).await;
+        assert_eq!(
+            error_code(&body),
+            "SERVICE_UNAVAILABLE",
+            "{flags:?}: {body:#}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("lock") && !message.contains("statement"),
+            "{message}"
+        );
+        assert_eq!(app.write_counts().await, (1, 1), "nothing was written");
+        assert_no_errors(&app.graphql("{ users { totalCount } }", json!({})).await);
+
+        holder.rollback().await.unwrap();
+        let body = app.graphql(UPDATE_USER_NAME, rename).await;
+        assert_no_errors(&body);
+        assert_eq!(body["data"]["updateUserName"]["user"]["name"], "Stuck");
+    }
 }
