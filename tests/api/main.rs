@@ -1,8 +1,6 @@
 //! The integration suite: one binary, a real server on a random port per test.
 
 mod helpers;
-mod proxy;
-mod ws;
 
 mod cli;
 mod concurrency;

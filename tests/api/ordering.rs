@@ -4,18 +4,18 @@
 //! logged delete first.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cqrs_users::entities::user_events;
 use futures::future::join_all;
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
 
+use crate::helpers::ws::{Protocol, Subscription};
 use crate::helpers::{
-    Backend, CREATE_USER, DELETE_USER, Server, TestApp, UPDATE_USER_NAME,
-    assert_projected_exactly_once, error_code, spawn_app_with,
+    Backend, CREATE_USER, Client, Server, TestApp, UPDATE_USER_NAME, eventually, spawn_app,
+    spawn_app_with,
 };
-use crate::ws::{Protocol, Subscription};
 
 /// Writers per hot user, spread over both instances.
 const WRITERS: usize = 24;
@@ -31,95 +31,71 @@ async fn concurrent_renames_and_deletes_of_one_user_keep_version_order() {
     let Some((app, b)) = two_instances().await else {
         return;
     };
-    let addresses = [app.address.clone(), b.address.clone()];
-    let mut live = Subscription::user_events(&b.address, None, Protocol::TransportWs).await;
+    let clients = [app.client().clone(), b.client().clone()];
+    let mut live = Subscription::user_events(b.address(), None, Protocol::TransportWs).await;
 
     let mut hot = Vec::new();
     for u in 0..HOT_USERS {
         let created = app
             .create_user(&format!("Hot {u}"), &format!("hot{u}@example.com"))
             .await;
-        hot.push(created["user"]["id"].as_str().unwrap().to_owned());
+        hot.push(created.user.id);
     }
 
     let started = Instant::now();
-    let renamers = (0..WRITERS * HOT_USERS).map(|w| {
-        let (client, address, id) = (
-            app.client.clone(),
-            addresses[w % 2].clone(),
-            hot[w % HOT_USERS].clone(),
-        );
-        tokio::spawn(async move {
-            let mut renamed = 0;
-            for i in 0.. {
-                let name = format!("W{w} #{i}");
-                let body = send(
-                    &client,
-                    &address,
-                    UPDATE_USER_NAME,
-                    json!({ "input": { "id": id, "name": name } }),
-                )
-                .await;
-                match body.get("errors") {
-                    None => renamed += 1,
-                    Some(_) if error_code(&body) == "NOT_FOUND" => break,
-                    Some(_) => panic!("rename failed: {body:#}"),
+    let renamers: Vec<_> = (0..WRITERS * HOT_USERS)
+        .map(|w| {
+            let (client, id) = (clients[w % 2].clone(), hot[w % HOT_USERS].clone());
+            tokio::spawn(async move {
+                let mut renamed = 0;
+                for i in 0.. {
+                    let name = format!("W{w} #{i}");
+                    let answer = client.update_user_name(&id, &name, None).await;
+                    match answer.is_ok() {
+                        true => renamed += 1,
+                        false if answer.code() == "NOT_FOUND" => break,
+                        false => panic!("rename failed: {answer}"),
+                    }
+                    if started.elapsed() > LOAD * 2 {
+                        break;
+                    }
                 }
-                if started.elapsed() > LOAD * 2 {
-                    break;
-                }
-            }
-            renamed
+                renamed
+            })
         })
-    });
-    let renamers: Vec<_> = renamers.collect();
+        .collect();
     tokio::time::sleep(LOAD).await;
     let deletes = (0..8 * HOT_USERS).map(|d| {
-        let (client, address, id) = (
-            app.client.clone(),
-            addresses[d % 2].clone(),
-            hot[d % HOT_USERS].clone(),
-        );
-        tokio::spawn(async move {
-            send(
-                &client,
-                &address,
-                DELETE_USER,
-                json!({ "input": { "id": id } }),
-            )
-            .await
-        })
+        let (client, id) = (clients[d % 2].clone(), hot[d % HOT_USERS].clone());
+        tokio::spawn(async move { client.delete_user(&id, None).await })
     });
-    let deletes: Vec<Value> = join_all(deletes)
+    let deletes: Vec<_> = join_all(deletes)
         .await
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    let deleted = deletes.iter().filter(|b| b.get("errors").is_none()).count();
+    let deleted = deletes.iter().filter(|a| a.is_ok()).count();
     assert_eq!(deleted, HOT_USERS, "one delete per user wins: {deletes:#?}");
-    for body in deletes.iter().filter(|b| b.get("errors").is_some()) {
-        assert_eq!(error_code(body), "NOT_FOUND", "{body:#}");
+    for answer in deletes.iter().filter(|a| !a.is_ok()) {
+        assert_eq!(answer.code(), "NOT_FOUND", "{answer}");
     }
     let renamed: usize = join_all(renamers)
         .await
         .into_iter()
         .map(Result::unwrap)
         .sum();
-    eprintln!(
-        "{renamed} renames of {HOT_USERS} users by {} writers",
-        WRITERS * HOT_USERS
-    );
+    let writers = WRITERS * HOT_USERS;
+    eprintln!("{renamed} renames of {HOT_USERS} users by {writers} writers");
     assert!(
         renamed > 200,
         "too little contention to mean anything: {renamed}"
     );
 
     // The log: every user's versions 1..=n in log order; the read model equals the write model.
-    app.converge(Duration::from_secs(60)).await;
-    assert_projected_exactly_once(&app).await;
+    app.converge_exactly_once(Duration::from_secs(60)).await;
 
-    let logged = log_length(&app).await;
-    let replayed = Subscription::user_events(&app.address, None, Protocol::TransportWs)
+    let logged = app.write_counts().await.1;
+    let replayed = Subscription::user_events(app.address(), None, Protocol::TransportWs)
         .await
         .take(logged, Duration::from_secs(60))
         .await;
@@ -138,42 +114,29 @@ async fn concurrent_renames_and_deletes_of_one_user_keep_version_order() {
 /// has the delete that freed it first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_handed_over_is_logged_delete_first() {
+    const PAIRS: usize = 8;
+    const ROUNDS: usize = 25;
     let Some((app, b)) = two_instances().await else {
         return;
     };
-    let addresses = [app.address.clone(), b.address.clone()];
-    const PAIRS: usize = 8;
-    const ROUNDS: usize = 25;
+    let clients = [app.client().clone(), b.client().clone()];
     let pairs = (0..PAIRS).map(|p| {
-        let (client, addresses) = (app.client.clone(), addresses.clone());
+        let clients = clients.clone();
         tokio::spawn(async move {
             let email = format!("handed{p}@example.com");
-            let input = |round: usize| json!({ "input": { "name": format!("P{p} R{round}"), "email": email } });
-            let first = send(&client, &addresses[0], CREATE_USER, input(0)).await;
-            let mut holder = first["data"]["createUser"]["user"]["id"].as_str().unwrap().to_owned();
+            let first = clients[0].create_user(&format!("P{p} R0"), &email).await;
+            let mut holder = first.user.id;
             for round in 1..=ROUNDS {
                 // Creates hammer the address from the other instance while the delete runs.
-                let delete = send(&client, &addresses[round % 2], DELETE_USER, json!({ "input": { "id": holder } }));
-                let won = std::sync::atomic::AtomicBool::new(false);
+                let delete = clients[round % 2].delete_user(&holder, None);
+                let name = format!("P{p} R{round}");
+                let won = AtomicBool::new(false);
                 let creates = join_all((0..3).map(|_| {
-                    let (client, address, input, won) = (&client, &addresses[(round + 1) % 2], input(round), &won);
-                    async move {
-                        for _ in 0..10_000 {
-                            let body = send(client, address, CREATE_USER, input.clone()).await;
-                            if body.get("errors").is_none() {
-                                won.store(true, std::sync::atomic::Ordering::SeqCst);
-                                return Some(body["data"]["createUser"]["user"]["id"].as_str().unwrap().to_owned());
-                            }
-                            assert_eq!(error_code(&body), "CONFLICT", "{body:#}");
-                            if won.load(std::sync::atomic::Ordering::SeqCst) {
-                                return None;
-                            }
-                        }
-                        panic!("the address was never freed");
-                    }
+                    let client = &clients[(round + 1) % 2];
+                    take_when_free(client, &name, &email, &won)
                 }));
                 let (deleted, created) = futures::join!(delete, creates);
-                assert!(deleted.get("errors").is_none(), "{deleted:#}");
+                assert!(deleted.is_ok(), "{deleted}");
                 let winners: Vec<String> = created.into_iter().flatten().collect();
                 assert_eq!(winners.len(), 1, "one create takes the address");
                 holder = winners[0].clone();
@@ -185,54 +148,65 @@ async fn an_email_handed_over_is_logged_delete_first() {
     }
 
     // In log order, an address is created only while no live user holds it.
-    let log = user_events::Entity::find()
-        .order_by_asc(user_events::Column::TxId)
-        .order_by_asc(user_events::Column::Position)
-        .all(&app.write_db)
-        .await
-        .unwrap();
+    let log = app.log().await;
     let mut holders: HashMap<String, uuid::Uuid> = HashMap::new();
     let mut emails: HashMap<uuid::Uuid, String> = HashMap::new();
     for event in &log {
+        let user = event.user_id;
         match event.event_type.as_str() {
             "UserCreated" => {
                 let email = event.payload["email"].as_str().unwrap().to_owned();
-                if let Some(holder) = holders.insert(email.clone(), event.user_id) {
-                    panic!(
-                        "{email} created for {} while {holder} still held it",
-                        event.user_id
-                    );
+                if let Some(holder) = holders.insert(email.clone(), user) {
+                    panic!("{email} created for {user} while {holder} still held it");
                 }
-                emails.insert(event.user_id, email);
+                emails.insert(user, email);
             }
             "UserDeleted" => {
-                holders.remove(&emails[&event.user_id]);
+                holders.remove(&emails[&user]);
             }
             _ => {}
         }
     }
+    let expected = PAIRS * (1 + 2 * ROUNDS);
     assert_eq!(
         log.len(),
-        PAIRS * (1 + 2 * ROUNDS),
+        expected,
         "every round deleted once and created once"
     );
-    app.converge(Duration::from_secs(30)).await;
-    assert_projected_exactly_once(&app).await;
+    app.converge_exactly_once(Duration::from_secs(30)).await;
+}
+
+/// Creates the user until it gets the address (its id) or another create has (`None`); every
+/// refusal before is a CONFLICT.
+async fn take_when_free(
+    client: &Client,
+    name: &str,
+    email: &str,
+    won: &AtomicBool,
+) -> Option<String> {
+    for _ in 0..10_000 {
+        let answer = client.try_create_user(name, email).await;
+        if answer.is_ok() {
+            won.store(true, Ordering::SeqCst);
+            return Some(answer.ok().user.id);
+        }
+        assert_eq!(answer.code(), "CONFLICT", "{answer}");
+        if won.load(Ordering::SeqCst) {
+            return None;
+        }
+    }
+    panic!("the address was never freed");
 }
 
 /// The mechanism: a rename or a create waiting for its turn (here held by the test, as by a
 /// command in flight) has no transaction id yet, so whoever holds the turn sorts before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_waiting_for_its_turn_holds_no_transaction_id() {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped (SQLite serialises writers)");
+    let Some(backend) = Backend::postgres_only("SQLite serialises writers") else {
         return;
     };
-    let app = spawn_app_with(backend, &[]).await;
-    let id = app.create_user("Ada", "ada@example.com").await["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let app = spawn_app(backend).await;
+    let id = app.create_user("Ada", "ada@example.com").await.user.id;
     let turns = [
         (
             format!("SELECT pg_advisory_xact_lock(1, hashtext('{id}'))"),
@@ -248,36 +222,21 @@ async fn a_command_waiting_for_its_turn_holds_no_transaction_id() {
     for (hold, command, variables) in turns {
         let holder = app.write_db.begin().await.unwrap();
         holder.execute_unprepared(&hold).await.unwrap();
-        let sent = tokio::spawn({
-            let (client, address) = (app.client.clone(), app.address.clone());
-            async move { send(&client, &address, command, variables).await }
-        });
-        let started = Instant::now();
-        let waiter_xid = loop {
-            let row = app
-                .write_db
-                .query_one_raw(Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT backend_xid::text AS xid FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event = 'advisory'",
-                ))
-                .await
-                .unwrap();
-            if let Some(row) = row {
-                break row.try_get::<Option<String>>("", "xid").unwrap();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the command never waited for its turn"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert_eq!(
-            waiter_xid, None,
-            "a command waiting for its turn has a transaction id"
-        );
+        let client = app.client().clone();
+        let sent = tokio::spawn(async move { client.graphql(command, variables).await });
+        let waiter_xid = eventually(Duration::from_secs(10), "the command to wait", async || {
+            let waiter = "SELECT backend_xid::text AS xid FROM pg_stat_activity \
+                          WHERE datname = current_database() AND wait_event = 'advisory'";
+            let waiter = Statement::from_string(DbBackend::Postgres, waiter);
+            let row = app.write_db.query_one_raw(waiter).await.unwrap();
+            let row = row.ok_or("the command never waited for its turn")?;
+            Ok::<_, &str>(row.try_get::<Option<String>>("", "xid").unwrap())
+        })
+        .await;
+        let has = "a command waiting for its turn has a transaction id";
+        assert_eq!(waiter_xid, None, "{has}");
         holder.commit().await.unwrap();
-        let body = sent.await.unwrap();
+        let body: Value = sent.await.unwrap();
         assert!(body.get("errors").is_none(), "{body:#}");
     }
 }
@@ -285,36 +244,11 @@ async fn a_command_waiting_for_its_turn_holds_no_transaction_id() {
 /// A server and a second instance on fresh PostgreSQL databases; small pools, so that two tests
 /// at a time stay within the server's connection limit.
 async fn two_instances() -> Option<(TestApp, Server)> {
-    let Some(backend) = Backend::postgres() else {
-        eprintln!("TEST_DATABASE_URL is not set: skipped (SQLite serialises writers)");
-        return None;
-    };
-    let app = spawn_app_with(
-        backend,
-        &["--max-connections", "8", "--read-max-connections", "4"],
-    )
-    .await;
+    let backend = Backend::postgres_only("SQLite serialises writers")?;
+    let flags = ["--max-connections", "8", "--read-max-connections", "4"];
+    let app = spawn_app_with(backend, &flags).await;
     let b = app.start_instance().await;
     Some((app, b))
-}
-
-async fn send(client: &reqwest::Client, address: &str, query: &str, variables: Value) -> Value {
-    let response = client
-        .post(format!("{address}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("JSON body")
-}
-
-async fn log_length(app: &TestApp) -> usize {
-    user_events::Entity::find()
-        .all(&app.write_db)
-        .await
-        .unwrap()
-        .len()
 }
 
 /// Per user: created first, each rename starts from the name before it, nothing after a delete.

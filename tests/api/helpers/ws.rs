@@ -9,7 +9,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const USER_EVENTS: &str = "subscription Events($after: String) { userEvents(afterPosition: $after) { __typename position userId occurredAt ... on UserCreated { name email } ... on UserRenamed { previousName newName } } }";
+pub const USER_EVENTS: &str = "subscription Events($after: String) { \
+    userEvents(afterPosition: $after) { __typename position userId occurredAt \
+        ... on UserCreated { name email } ... on UserRenamed { previousName newName } } }";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -56,8 +58,9 @@ impl Subscription {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
+        let payload = json!({ "query": USER_EVENTS, "variables": { "after": after } });
         subscription
-            .send(json!({ "id": "1", "type": start, "payload": { "query": USER_EVENTS, "variables": { "after": after } } }))
+            .send(json!({ "id": "1", "type": start, "payload": payload }))
             .await;
         subscription
     }

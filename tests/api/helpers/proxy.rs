@@ -1,4 +1,5 @@
-//! A TCP proxy that a test can cut and restore, to take a database away from a server and bring it back.
+//! A TCP proxy that a test can cut and restore, to take a database away from a server and bring
+//! it back.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,15 +66,12 @@ impl Drop for Proxy {
     }
 }
 
-/// `url` with its host and port replaced by the proxy's, and the address it pointed at.
-pub fn route_through(url: &str, port: u16) -> (String, SocketAddr) {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let (credentials, host_port) = match authority.rfind('@') {
-        Some(at) => (&authority[..=at], &authority[at + 1..]),
-        None => ("", authority),
+/// The address a database URL points at (PostgreSQL's port when it names none).
+pub fn target(url: &str) -> SocketAddr {
+    let (_, authority, _) = split(url);
+    let host_port = match authority.rfind('@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
     };
     let host_port = if host_port.contains(':') {
         host_port.to_owned()
@@ -81,13 +79,26 @@ pub fn route_through(url: &str, port: u16) -> (String, SocketAddr) {
         format!("{host_port}:5432")
     };
     let host_port = host_port.replace("localhost", "127.0.0.1");
-    let target = host_port
+    host_port
         .parse()
-        .expect("a numeric host:port in TEST_DATABASE_URL");
-    let routed = format!(
-        "{}{credentials}127.0.0.1:{port}{}",
+        .expect("a numeric host:port in TEST_DATABASE_URL")
+}
+
+/// `url` with its host and port replaced by those of the proxy listening on `port`.
+pub fn route_through(url: &str, port: u16) -> String {
+    let (scheme, authority, rest) = split(url);
+    let credentials = authority.rfind('@').map_or("", |at| &authority[..=at]);
+    format!("{scheme}{credentials}127.0.0.1:{port}{rest}")
+}
+
+/// Scheme (with `://`), authority, and the rest of `url`.
+fn split(url: &str) -> (&str, &str, &str) {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    (
         &url[..scheme_end],
-        &rest[authority_end..]
-    );
-    (routed, target)
+        &rest[..authority_end],
+        &rest[authority_end..],
+    )
 }

@@ -1,0 +1,162 @@
+//! `spawn_app`: fresh databases and a running server per test; restarts and more instances on
+//! the same databases.
+
+use std::ops::Deref;
+
+use clap::Parser as _;
+use cqrs_users::config::{Cli, ServeConfig};
+use cqrs_users::startup::Application;
+use sea_orm::{Database, DatabaseConnection};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::client::Client;
+use crate::helpers::storage::Storage;
+use crate::helpers::{Backend, logs};
+
+/// A running server on fresh databases, with its own connections to look inside them. It is a
+/// `Client` of its main server (`app.create_user(...)`).
+pub struct TestApp {
+    pub write_db: DatabaseConnection,
+    pub read_db: DatabaseConnection,
+    pub config: ServeConfig,
+    client: Client,
+    server: Option<Server>,
+    _storage: Storage,
+}
+
+/// One running server (an instance), and a `Client` of it.
+pub struct Server {
+    pub instance_id: String,
+    client: Client,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// A server on fresh databases of `backend`.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// A server on fresh databases of `backend`, started with these extra command-line flags
+/// (`--consistency-timeout-ms`, ...).
+pub async fn spawn_app_with(backend: Backend, flags: &[&str]) -> TestApp {
+    spawn_app_routed(backend, flags, |url| url.to_owned()).await
+}
+
+/// Like `spawn_app_with`, with the server reaching its databases at `route(url)` (through a
+/// proxy, say) while the test's own connections go straight to them.
+pub async fn spawn_app_routed(
+    backend: Backend,
+    flags: &[&str],
+    route: impl Fn(&str) -> String,
+) -> TestApp {
+    logs::init();
+    let (storage, urls) = Storage::create(&backend).await;
+    let listen = ["--listen", "127.0.0.1:0"].map(str::to_owned);
+    let databases = [
+        "--database-url".to_owned(),
+        route(&urls.write),
+        "--read-database-url".to_owned(),
+        route(&urls.read),
+    ];
+    let args = std::iter::once("cqrs-users".to_owned())
+        .chain(listen)
+        .chain(databases)
+        .chain(flags.iter().map(|f| f.to_string()));
+    let config = Cli::try_parse_from(args).expect("valid flags").serve;
+    let mut app = TestApp {
+        write_db: Database::connect(&urls.write)
+            .await
+            .expect("connect to write db"),
+        read_db: Database::connect(&urls.read)
+            .await
+            .expect("connect to read db"),
+        config,
+        client: Client::new(""),
+        server: None,
+        _storage: storage,
+    };
+    app.start().await;
+    app
+}
+
+impl TestApp {
+    /// Starts the server (again) on the same databases, on a new port.
+    pub async fn start(&mut self) {
+        assert!(self.server.is_none(), "server already running");
+        let server = self.start_instance().await;
+        self.client = server.client.clone();
+        self.server = Some(server);
+    }
+
+    /// Another instance on the same databases, as a second process would be.
+    pub async fn start_instance(&self) -> Server {
+        Server::start(&self.config, self.client.http().clone()).await
+    }
+
+    /// The lease holder name of the main server.
+    pub fn instance_id(&self) -> &str {
+        &self.server.as_ref().expect("server running").instance_id
+    }
+
+    /// The client of the main server, to clone into spawned tasks.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Graceful stop: in-flight requests finish, the projector stops between batches.
+    pub async fn stop(&mut self) {
+        self.server.take().expect("server running").stop().await;
+    }
+
+    /// Abrupt stop of the main server (see `Server::kill`).
+    pub async fn kill(&mut self) {
+        self.server.take().expect("server running").kill().await;
+    }
+}
+
+impl Deref for TestApp {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Server {
+    async fn start(config: &ServeConfig, http: reqwest::Client) -> Server {
+        let app = Application::build(config).await.expect("build the app");
+        Server {
+            instance_id: app.instance_id().to_owned(),
+            client: Client::sharing(http, format!("http://{}", app.local_addr())),
+            shutdown: app.shutdown_token(),
+            handle: tokio::spawn(app.run()),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let ran = self.handle.await.expect("server task");
+        ran.expect("server ran cleanly");
+    }
+
+    /// Abrupt stop, as close to `kill -9` as one process allows: the server task and its
+    /// background tasks are dropped wherever they are; open transactions roll back.
+    pub async fn kill(self) {
+        self.handle.abort();
+        let _ = self.handle.await;
+    }
+}
+
+impl Deref for Server {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}

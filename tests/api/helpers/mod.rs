@@ -1,0 +1,27 @@
+//! The harness, one file per job: engines, fresh databases, the app and its servers, a typed
+//! client, looking inside the databases, logs per app, the binary, load, a proxy, WebSockets.
+
+mod app;
+mod backend;
+mod binary;
+mod client;
+mod inspect;
+mod load;
+mod logs;
+mod payloads;
+pub mod proxy;
+mod storage;
+mod wait;
+pub mod ws;
+
+pub use app::{Server, TestApp, spawn_app, spawn_app_routed, spawn_app_with};
+pub use backend::Backend;
+pub(crate) use backend::both_engines;
+pub use binary::{Served, binary};
+pub use client::Client;
+pub use load::Load;
+pub use logs::captured as captured_logs;
+pub use payloads::{
+    CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,
+};
+pub use wait::eventually;
