@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use url::Url;
 
 pub struct Proxy {
     pub port: u16,
@@ -68,37 +69,29 @@ impl Drop for Proxy {
 
 /// The address a database URL points at (PostgreSQL's port when it names none).
 pub fn target(url: &str) -> SocketAddr {
-    let (_, authority, _) = split(url);
-    let host_port = match authority.rfind('@') {
-        Some(at) => &authority[at + 1..],
-        None => authority,
+    let url = Url::parse(url).expect("a database URL");
+    let host = match url.host_str().expect("a host in the database URL") {
+        "localhost" => "127.0.0.1",
+        host => host,
     };
-    let host_port = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    };
-    let host_port = host_port.replace("localhost", "127.0.0.1");
-    host_port
+    let port = url.port().unwrap_or(5432);
+    format!("{host}:{port}")
         .parse()
-        .expect("a numeric host:port in TEST_DATABASE_URL")
+        .expect("a numeric host in TEST_DATABASE_URL")
 }
 
 /// `url` with its host and port replaced by those of the proxy listening on `port`.
 pub fn route_through(url: &str, port: u16) -> String {
-    let (scheme, authority, rest) = split(url);
-    let credentials = authority.rfind('@').map_or("", |at| &authority[..=at]);
-    format!("{scheme}{credentials}127.0.0.1:{port}{rest}")
+    let mut url = Url::parse(url).expect("a database URL");
+    url.set_host(Some("127.0.0.1")).expect("a URL with a host");
+    url.set_port(Some(port)).expect("a URL with a host");
+    url.into()
 }
 
-/// Scheme (with `://`), authority, and the rest of `url`.
-fn split(url: &str) -> (&str, &str, &str) {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    (
-        &url[..scheme_end],
-        &rest[..authority_end],
-        &rest[authority_end..],
-    )
+#[test]
+fn routing_changes_host_and_port_only() {
+    let url = "postgres://u:p@localhost/db?sslmode=disable";
+    assert_eq!(target(url), "127.0.0.1:5432".parse().unwrap());
+    let routed = "postgres://u:p@127.0.0.1:6000/db?sslmode=disable";
+    assert_eq!(route_through(url, 6000), routed);
 }

@@ -1,6 +1,7 @@
 //! A test's own pair of databases (write and read), removed when the test ends.
 
 use sea_orm::{ConnectionTrait, Database};
+use url::Url;
 
 use crate::helpers::Backend;
 
@@ -56,9 +57,11 @@ impl Storage {
     }
 }
 
-/// The same server URL naming another database.
+/// The same server URL naming another database: only the path changes.
 fn naming_database(server_url: &str, name: &str) -> String {
-    cqrs_users::db::with_database_name(server_url, name)
+    let mut url = Url::parse(server_url).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(name);
+    url.into()
 }
 
 impl Drop for Storage {
@@ -83,5 +86,20 @@ impl Drop for Storage {
             });
         })
         .join();
+    }
+}
+
+#[test]
+fn naming_a_database_changes_the_path_only() {
+    let cases = [
+        ("postgres://u@h:5432/postgres", "postgres://u@h:5432/x"),
+        (
+            "postgres://u:p@h/postgres?sslmode=disable",
+            "postgres://u:p@h/x?sslmode=disable",
+        ),
+        ("postgres://u@h", "postgres://u@h/x"),
+    ];
+    for (server, named) in cases {
+        assert_eq!(naming_database(server, "x"), named);
     }
 }
