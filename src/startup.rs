@@ -10,6 +10,7 @@ use sea_orm::DbBackend;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
 
 use crate::commands::{CommandBus, CommandHandlers};
 use crate::config::ServeConfig;
@@ -36,6 +37,8 @@ pub struct Application {
     progress: Arc<ProjectionProgress>,
     databases: Databases,
     urls: (String, String),
+    /// The `instance` span, parent of everything this server logs.
+    span: tracing::Span,
     shutdown: CancellationToken,
 }
 
@@ -68,6 +71,9 @@ impl Application {
         let live_start = events::visible_head(&databases.log)
             .await
             .context("find the head of the event log")?;
+        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+        // Every line this server logs, from a request or a background task, names the instance.
+        let span = tracing::info_span!("instance", id = %instance);
         let state = AppState {
             schema: graphql::schema(commands, queries, live.clone()),
             readiness: Readiness {
@@ -75,7 +81,6 @@ impl Application {
                 read_db: databases.read.clone(),
             },
         };
-        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
         let settings = config.projector_settings();
         let projector = Projector {
             log_db: databases.log.clone(),
@@ -90,7 +95,8 @@ impl Application {
             .with_context(|| format!("listen on {}", config.listen))?;
         Ok(Self {
             listener,
-            router: http::router(state),
+            router: http::router(state, span.clone()),
+            span,
             projector,
             live,
             live_start,
@@ -129,19 +135,23 @@ impl Application {
         // Background tasks stop after the HTTP server: queries waiting on a token are still served.
         let stop = CancellationToken::new();
         let instance = self.projector.lease.holder().to_owned();
-        // Each is aborted if this future is dropped, so a dropped server leaves no task behind.
+        let span = self.span;
         let mut tasks = vec![
-            AbortOnDropHandle::new(tokio::spawn(self.projector.run(stop.clone()))),
-            AbortOnDropHandle::new(tokio::spawn(self.live.clone().tail(
-                self.appended.clone(),
-                self.live_start,
-                self.log_poll,
-                stop.clone(),
-            ))),
+            spawn_in(&span, self.projector.run(stop.clone())),
+            spawn_in(
+                &span,
+                self.live.clone().tail(
+                    self.appended.clone(),
+                    self.live_start,
+                    self.log_poll,
+                    stop.clone(),
+                ),
+            ),
         ];
         if self.databases.write.get_database_backend() == DbBackend::Postgres {
             let (write_url, read_url) = self.urls.clone();
-            tasks.push(AbortOnDropHandle::new(tokio::spawn(
+            tasks.push(spawn_in(
+                &span,
                 signals::publish_appends(
                     self.databases.write.clone(),
                     self.committed.clone(),
@@ -149,8 +159,9 @@ impl Application {
                     instance.clone(),
                     stop.clone(),
                 ),
-            )));
-            tasks.push(AbortOnDropHandle::new(tokio::spawn(
+            ));
+            tasks.push(spawn_in(
+                &span,
                 signals::relay_postgres_notifications(
                     write_url,
                     read_url,
@@ -159,10 +170,12 @@ impl Application {
                     self.progress.clone(),
                     stop.clone(),
                 ),
-            )));
+            ));
         }
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())
+            .into_future()
+            .instrument(span)
             .await
             .context("serve HTTP");
         stop.cancel();
@@ -180,4 +193,13 @@ impl Application {
         }
         served
     }
+}
+
+/// Spawns a background task in the instance's span; it is aborted if the handle is dropped, so a
+/// dropped server leaves no task behind.
+fn spawn_in(
+    span: &tracing::Span,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> AbortOnDropHandle<()> {
+    AbortOnDropHandle::new(tokio::spawn(task.instrument(span.clone())))
 }
