@@ -19,9 +19,10 @@ use crate::domain::LogPosition;
 use crate::events;
 use crate::graphql;
 use crate::http::{self, AppState, Readiness};
-use crate::projections::{Lease, ProjectionProgress, Projector, USERS_VIEW};
+use crate::notify;
+use crate::projections::{Lease, Projector, ProjectorSettings, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
-use crate::signals::{self, Wakeup};
+use crate::signals::{ProjectionProgress, Wakeup};
 use crate::subscriptions::LiveEvents;
 
 /// A built server, bound to its port, not yet serving.
@@ -81,7 +82,7 @@ impl Application {
                 read_db: databases.read.clone(),
             },
         };
-        let settings = config.projector_settings();
+        let settings = projector_settings(config);
         let projector = Projector {
             log_db: databases.log.clone(),
             read_db: databases.read.clone(),
@@ -152,7 +153,7 @@ impl Application {
             let (write_url, read_url) = self.urls.clone();
             tasks.push(spawn_in(
                 &span,
-                signals::publish_appends(
+                notify::publish_appends(
                     self.databases.write.clone(),
                     self.committed.clone(),
                     self.appended.clone(),
@@ -162,7 +163,7 @@ impl Application {
             ));
             tasks.push(spawn_in(
                 &span,
-                signals::relay_postgres_notifications(
+                notify::relay_postgres_notifications(
                     write_url,
                     read_url,
                     instance,
@@ -192,6 +193,15 @@ impl Application {
             }
         }
         served
+    }
+}
+
+/// The projector's tuning, from the serving flags (also what `projections rebuild` batches by).
+pub fn projector_settings(config: &ServeConfig) -> ProjectorSettings {
+    ProjectorSettings {
+        batch_size: config.projector_batch_size,
+        lease_ttl: Duration::from_millis(config.projector_lease_ms),
+        ..ProjectorSettings::default()
     }
 }
 

@@ -10,7 +10,6 @@
 //! over when the lease expires.
 
 mod lease;
-mod progress;
 mod rebuild;
 mod status;
 mod users_view;
@@ -29,10 +28,9 @@ use crate::db::begin_write;
 use crate::domain::LogPosition;
 use crate::entities::{projection_checkpoints, users_view_stats};
 use crate::events::{self, ReadError};
-use crate::signals::Wakeup;
+use crate::signals::{ProjectionProgress, Wakeup};
 
 pub use lease::Lease;
-pub use progress::ProjectionProgress;
 pub use rebuild::rebuild;
 pub use status::{Status, recorded, status};
 

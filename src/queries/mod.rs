@@ -15,7 +15,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users_view;
-use crate::projections::ProjectionProgress;
+use crate::signals::ProjectionProgress;
 use crate::telemetry;
 
 pub use get_user_by_id::GetUserById;
