@@ -100,13 +100,15 @@ impl CommandError {
 /// The handlers of every command, with what they need. Built once at start-up.
 pub struct CommandHandlers {
     db: DatabaseConnection,
-    /// Woken after each commit that appended an event, so the projector needn't poll.
-    appended: Wakeup,
+    /// Woken after each commit that appended an event. Start-up decides who listens: on SQLite
+    /// it is the same wake-up the log's followers wait on; on PostgreSQL a publisher
+    /// (`signals::publish_appends`) passes it on to them and `NOTIFY`s the other instances.
+    committed: Wakeup,
 }
 
 impl CommandHandlers {
-    pub fn new(db: DatabaseConnection, appended: Wakeup) -> Self {
-        Self { db, appended }
+    pub fn new(db: DatabaseConnection, committed: Wakeup) -> Self {
+        Self { db, committed }
     }
 
     async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {
@@ -115,10 +117,10 @@ impl CommandHandlers {
             .context("begin write transaction")
     }
 
-    /// Commits and wakes the projector.
+    /// Commits and wakes `committed`.
     async fn commit(&self, txn: DatabaseTransaction) -> anyhow::Result<()> {
         txn.commit().await.context("commit write transaction")?;
-        self.appended.wake();
+        self.committed.wake();
         Ok(())
     }
 }
