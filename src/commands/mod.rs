@@ -1,12 +1,14 @@
-//! Write side: the `CommandBus`, one file per command with its handler, and `CommandError`.
+//! Write side: the `CommandBus`, one file per command with its rules and handler, and `CommandError`.
 //!
-//! A handler decides and writes in ONE transaction: the `users` row and exactly one event appended
-//! to `user_events`. A command holds only valid values (parsed at the GraphQL edge), so handlers
-//! check business rules, not input shapes. Routing is by type: `CommandBus::dispatch` accepts a
-//! command only if `CommandHandlers` implements `Handler` for it, so a command without a handler
-//! does not compile.
+//! A handler loads, decides, writes. In ONE transaction it waits for its turn and loads the user
+//! (`load_for_change`), lets the command's pure `decide` apply the business rules (`decide.rs`),
+//! and writes what was decided: the `users` row and exactly one event appended to `user_events`.
+//! A command holds only valid values (parsed at the GraphQL edge), so rules are about state, not
+//! input shapes. Routing is by type: `CommandBus::dispatch` accepts a command only if
+//! `CommandHandlers` implements `Handler` for it, so a command without a handler does not compile.
 
 mod create_user;
+mod decide;
 mod delete_user;
 mod turn;
 mod update_user_name;
@@ -19,9 +21,11 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect}
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users;
+use crate::events;
 use crate::signals::Wakeup;
 use crate::telemetry;
 
+use decide::Change;
 use turn::Turns;
 
 pub use create_user::CreateUser;
@@ -117,11 +121,24 @@ impl CommandHandlers {
             .context("begin write transaction")
     }
 
-    /// Commits and wakes `committed`.
-    async fn commit(&self, txn: DatabaseTransaction) -> anyhow::Result<()> {
+    /// Appends the change's event, commits, wakes `committed`, and answers the change's value
+    /// with the event's position.
+    async fn append_and_commit<T>(
+        &self,
+        txn: DatabaseTransaction,
+        change: Change<T>,
+    ) -> Result<Committed<T>, CommandError> {
+        let Change {
+            user_id,
+            version,
+            occurred_at,
+            event,
+            value,
+        } = change;
+        let position = events::append(&txn, user_id, version, occurred_at, event).await?;
         txn.commit().await.context("commit write transaction")?;
         self.committed.wake();
-        Ok(())
+        Ok(Committed { value, position })
     }
 }
 
@@ -149,30 +166,21 @@ impl CommandBus {
     }
 }
 
-/// Waits for the user's turn (see `turn`), loads the user and locks its row until the transaction
-/// ends (`FOR UPDATE` on PostgreSQL; on SQLite the transaction already holds the write lock), then
-/// checks the version.
+/// Waits for the user's turn (see `turn`), then loads the user and locks its row until the
+/// transaction ends (`FOR UPDATE` on PostgreSQL; on SQLite the transaction already holds the
+/// write lock). `None` when there is no such user; what that means is for `decide` to say.
 async fn load_for_change(
     txn: &DatabaseTransaction,
     id: UserId,
-    expected_version: Option<i32>,
     turns: Turns,
-) -> Result<users::Model, CommandError> {
+) -> anyhow::Result<Option<User>> {
     turn::user(txn, id, turns).await?;
-    let user = users::Entity::find_by_id(id.as_uuid())
+    let row = users::Entity::find_by_id(id.as_uuid())
         .lock_exclusive()
         .one(txn)
         .await
-        .context("load user for change")?
-        .ok_or(CommandError::UserNotFound(id))?;
-    match expected_version {
-        Some(expected) if expected != user.version => Err(CommandError::VersionMismatch {
-            id,
-            expected,
-            actual: user.version,
-        }),
-        _ => Ok(user),
-    }
+        .context("load user for change")?;
+    Ok(row.map(User::from))
 }
 
 impl From<users::Model> for User {
