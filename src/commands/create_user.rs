@@ -28,16 +28,11 @@ pub(super) fn decide(command: &CreateUser, id: UserId, now: DateTime<Utc>) -> Ch
         created_at: now,
         updated_at: now,
     };
-    Change {
-        user_id: id,
-        version: user.version,
-        occurred_at: now,
-        event: UserEvent::UserCreated {
-            name: user.name.clone(),
-            email: user.email.clone(),
-        },
-        value: user,
-    }
+    let event = UserEvent::UserCreated {
+        name: user.name.clone(),
+        email: user.email.clone(),
+    };
+    Change::leaving(user, event)
 }
 
 impl Command for CreateUser {

@@ -24,6 +24,19 @@ pub(super) struct Change<T> {
     pub value: T,
 }
 
+impl Change<User> {
+    /// `event`, which leaves the user as `user`: appended as its version, at its time of change.
+    pub fn leaving(user: User, event: UserEvent) -> Self {
+        Change {
+            user_id: user.id,
+            version: user.version,
+            occurred_at: user.updated_at,
+            event,
+            value: user,
+        }
+    }
+}
+
 /// The rules every change to an existing user obeys: the user exists (else `UserNotFound`) and,
 /// if the command names an expected version, is at it (else `VersionMismatch`, with the actual).
 pub(super) fn existing(

@@ -51,13 +51,7 @@ pub(super) fn decide(
         updated_at: now,
         ..user
     };
-    Ok(Rename::Append(Change {
-        user_id: renamed.id,
-        version: renamed.version,
-        occurred_at: now,
-        event,
-        value: renamed,
-    }))
+    Ok(Rename::Append(Change::leaving(renamed, event)))
 }
 
 impl Command for UpdateUserName {
