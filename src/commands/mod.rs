@@ -23,7 +23,7 @@ use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users;
 use crate::events;
 use crate::signals::Wakeup;
-use crate::telemetry;
+use crate::telemetry::{self, Fault};
 
 use decide::Change;
 use turn::Turns;
@@ -69,23 +69,15 @@ pub enum CommandError {
         expected: i32,
         actual: i32,
     },
-    /// The database could not be reached; nothing was written, or, if the connection broke
-    /// during the commit, the outcome is unknown. Clients see `SERVICE_UNAVAILABLE` and retry.
-    #[error("the database is unavailable")]
-    Unavailable(anyhow::Error),
-    /// Anything else the client cannot fix (a bug). Clients see `INTERNAL_SERVER_ERROR` and an
-    /// `errorId`; the cause goes to the log only.
-    #[error("internal error")]
-    Unexpected(anyhow::Error),
+    /// The database could not be reached, or a bug (see `Fault` for what clients see). Nothing
+    /// was written, or, if the connection broke during the commit, the outcome is unknown.
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
 impl From<anyhow::Error> for CommandError {
     fn from(err: anyhow::Error) -> Self {
-        if crate::db::is_unavailable(&err) {
-            CommandError::Unavailable(err)
-        } else {
-            CommandError::Unexpected(err)
-        }
+        CommandError::Fault(err.into())
     }
 }
 
@@ -95,8 +87,7 @@ impl CommandError {
         match self {
             CommandError::EmailTaken(_) | CommandError::VersionMismatch { .. } => "conflict",
             CommandError::UserNotFound(_) => "not_found",
-            CommandError::Unavailable(_) => "unavailable",
-            CommandError::Unexpected(_) => "error",
+            CommandError::Fault(fault) => fault.outcome(),
         }
     }
 }
