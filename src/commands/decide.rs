@@ -120,12 +120,14 @@ mod tests {
     }
 
     #[test]
-    fn changing_a_missing_user_is_not_found() {
-        for (command, then) in when_changed(None, Some(1)) {
-            assert!(
-                matches!(then, Err(CommandError::UserNotFound(id)) if id == ada(1).id),
-                "{command}: {then:?}"
-            );
+    fn changing_a_missing_user_is_not_found_whatever_version_is_expected() {
+        for expected_version in [None, Some(1)] {
+            for (command, then) in when_changed(None, expected_version) {
+                assert!(
+                    matches!(then, Err(CommandError::UserNotFound(id)) if id == ada(1).id),
+                    "{command}: {then:?}"
+                );
+            }
         }
     }
 
