@@ -97,7 +97,7 @@ pub struct CommandHandlers {
     db: DatabaseConnection,
     /// Woken after each commit that appended an event. Start-up decides who listens: on SQLite
     /// it is the same wake-up the log's followers wait on; on PostgreSQL a publisher
-    /// (`signals::publish_appends`) passes it on to them and `NOTIFY`s the other instances.
+    /// (`publish_appends`) passes it on to them and `NOTIFY`s the other instances.
     committed: Wakeup,
 }
 
