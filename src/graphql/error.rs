@@ -18,6 +18,7 @@ use async_graphql::{
 use crate::commands::CommandError;
 use crate::domain::InvalidInput;
 use crate::queries::QueryError;
+use crate::telemetry::Fault;
 
 /// The values of `extensions.code`.
 pub mod codes {
@@ -57,8 +58,7 @@ impl From<CommandError> for async_graphql::Error {
                 ext.set("expectedVersion", expected);
                 ext.set("actualVersion", actual);
             }),
-            CommandError::Unavailable(cause) => unavailable(cause),
-            CommandError::Unexpected(cause) => internal(cause),
+            CommandError::Fault(fault) => fault.into(),
         }
     }
 }
@@ -78,8 +78,16 @@ impl From<QueryError> for async_graphql::Error {
                         u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                     );
                 }),
-            QueryError::Unavailable(cause) => unavailable(cause),
-            QueryError::Unexpected(cause) => internal(cause),
+            QueryError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<Fault> for async_graphql::Error {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Unavailable(cause) => unavailable(cause),
+            Fault::Unexpected(cause) => internal(cause),
         }
     }
 }
