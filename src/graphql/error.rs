@@ -132,8 +132,9 @@ fn with_error_id(cause: anyhow::Error, code: &'static str, message: &str) -> asy
 }
 
 /// Gives every error a code: parse errors `GRAPHQL_PARSE_FAILED`, validation errors
-/// `GRAPHQL_VALIDATION_FAILED`, and errors async-graphql raises while coercing arguments
-/// (the only ones reaching execution without a code) `BAD_USER_INPUT`.
+/// `GRAPHQL_VALIDATION_FAILED`, and any other error that reaches the response without one
+/// `BAD_USER_INPUT` (resolvers' errors carry theirs; what is left is async-graphql's own, such as
+/// an argument it could not coerce).
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {

@@ -8,7 +8,7 @@ use crate::graphql::error::null_with_error;
 use crate::graphql::scalars::DateTime;
 use crate::queries::{self, GetUserById, ListUsers, PageRequest, QueryBus};
 
-/// A user as the read model (users_view) knows it.
+/// A user, as queries see it: reads may lag a write until it is projected (see `consistencyToken`).
 #[derive(SimpleObject)]
 pub struct User {
     /// Opaque identifier; clients must not assume it is numeric.
