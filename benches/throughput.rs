@@ -56,8 +56,13 @@ async fn run(
     read_name: &str,
     phase: Duration,
 ) -> anyhow::Result<()> {
-    let write_url = cqrs_users::db::with_database_name(admin_url, write_name);
-    let read_url = cqrs_users::db::with_database_name(admin_url, read_name);
+    let server = url::Url::parse(admin_url)?;
+    let on_database = |name: &str| {
+        let mut url = server.clone();
+        url.set_path(name);
+        String::from(url)
+    };
+    let (write_url, read_url) = (on_database(write_name), on_database(read_name));
     let cli = Cli::try_parse_from([
         "cqrs-users",
         "--listen",
@@ -210,7 +215,7 @@ const SINGLE_INSERT: &str = "INSERT INTO bench_users (id, name, email, version, 
     VALUES (gen_random_uuid(), 'Bench', md5(random()::text) || '@example.com', 1, now(), now());\n";
 
 /// What `createUser` sends, by hand: the row and its event in one transaction (the event table
-/// keeps the service's trigger, index and defaults, as it is the service's own `user_events`).
+/// keeps the service's index and defaults, as it is the service's own `user_events`).
 const COMMAND_TRANSACTION: &str = "BEGIN;\n\
     INSERT INTO bench_users (id, name, email, version, created_at, updated_at) \
     VALUES (gen_random_uuid(), 'Bench', md5(random()::text) || '@example.com', 1, now(), now());\n\

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::projections::ProjectorSettings;
-
 /// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
 pub const DEFAULT_WRITE_DATABASE_URL: &str = "sqlite://data/write.db";
 pub const DEFAULT_READ_DATABASE_URL: &str = "sqlite://data/read.db";
@@ -166,14 +164,6 @@ impl ServeConfig {
             (Some(read), _) => read,
             (None, Some(write)) => write,
             (None, None) => DEFAULT_READ_DATABASE_URL,
-        }
-    }
-
-    pub fn projector_settings(&self) -> ProjectorSettings {
-        ProjectorSettings {
-            batch_size: self.projector_batch_size,
-            lease_ttl: Duration::from_millis(self.projector_lease_ms),
-            ..ProjectorSettings::default()
         }
     }
 

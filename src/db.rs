@@ -254,13 +254,11 @@ pub fn with_database_name(url: &str, name: &str) -> String {
 
 /// The URL without its password, for logs and errors.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only a URL that cannot have a password refuses one, and this one has a password.
+            let _ = parsed.set_password(Some("***"));
+            parsed.into()
         }
         _ => url.to_owned(),
     }

@@ -11,8 +11,8 @@
 //!     after waiting for the client's consistency token if it sent one;
 //!   - a subscription replays and then follows the log through [`subscriptions`].
 //!
-//! [`signals`] wakes the followers of the log (projector, subscriptions) when it grows, across
-//! instances on PostgreSQL.
+//! [`signals`] carries "the log grew" and "the read model moved" between the two sides within an
+//! instance, and [`notify`] between instances on PostgreSQL.
 //!
 //! [`entities`] holds the SeaORM entities of both models; [`config`], [`db`], [`telemetry`] and
 //! [`startup`] build and run the server.
@@ -25,6 +25,7 @@ pub mod entities;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod notify;
 pub mod projections;
 pub mod queries;
 pub mod signals;

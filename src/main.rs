@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use cqrs_users::config::{Cli, Command, ProjectionsCommand, ServeConfig};
-use cqrs_users::startup::Application;
+use cqrs_users::startup::{self, Application};
 use cqrs_users::{db, graphql, projections, telemetry};
 
 #[tokio::main]
@@ -54,7 +54,7 @@ async fn projections(config: &ServeConfig, action: ProjectionsCommand) -> anyhow
             print!("{}", projections::status(&dbs.log, &dbs.read).await?);
         }
         ProjectionsCommand::Rebuild { accept_lost_events } => {
-            let settings = config.projector_settings();
+            let settings = startup::projector_settings(config);
             let report = projections::rebuild(
                 &dbs.log,
                 &dbs.read,

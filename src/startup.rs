@@ -10,6 +10,7 @@ use sea_orm::DbBackend;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument as _;
 
 use crate::commands::{CommandBus, CommandHandlers};
 use crate::config::ServeConfig;
@@ -18,9 +19,10 @@ use crate::domain::LogPosition;
 use crate::events;
 use crate::graphql;
 use crate::http::{self, AppState, Readiness};
-use crate::projections::{Lease, ProjectionProgress, Projector, USERS_VIEW};
+use crate::notify;
+use crate::projections::{Lease, Projector, ProjectorSettings, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
-use crate::signals::{self, Wakeup};
+use crate::signals::{ProjectionProgress, Wakeup};
 use crate::subscriptions::LiveEvents;
 
 /// A built server, bound to its port, not yet serving.
@@ -36,6 +38,8 @@ pub struct Application {
     progress: Arc<ProjectionProgress>,
     databases: Databases,
     urls: (String, String),
+    /// The `instance` span, parent of everything this server logs.
+    span: tracing::Span,
     shutdown: CancellationToken,
 }
 
@@ -68,6 +72,9 @@ impl Application {
         let live_start = events::visible_head(&databases.log)
             .await
             .context("find the head of the event log")?;
+        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
+        // Every line this server logs, from a request or a background task, names the instance.
+        let span = tracing::info_span!("instance", id = %instance);
         let state = AppState {
             schema: graphql::schema(commands, queries, live.clone()),
             readiness: Readiness {
@@ -75,8 +82,7 @@ impl Application {
                 read_db: databases.read.clone(),
             },
         };
-        let instance = format!("{}-{}", std::process::id(), uuid::Uuid::now_v7());
-        let settings = config.projector_settings();
+        let settings = projector_settings(config);
         let projector = Projector {
             log_db: databases.log.clone(),
             read_db: databases.read.clone(),
@@ -90,7 +96,8 @@ impl Application {
             .with_context(|| format!("listen on {}", config.listen))?;
         Ok(Self {
             listener,
-            router: http::router(state),
+            router: http::router(state, span.clone()),
+            span,
             projector,
             live,
             live_start,
@@ -129,29 +136,34 @@ impl Application {
         // Background tasks stop after the HTTP server: queries waiting on a token are still served.
         let stop = CancellationToken::new();
         let instance = self.projector.lease.holder().to_owned();
-        // Each is aborted if this future is dropped, so a dropped server leaves no task behind.
+        let span = self.span;
         let mut tasks = vec![
-            AbortOnDropHandle::new(tokio::spawn(self.projector.run(stop.clone()))),
-            AbortOnDropHandle::new(tokio::spawn(self.live.clone().tail(
-                self.appended.clone(),
-                self.live_start,
-                self.log_poll,
-                stop.clone(),
-            ))),
+            spawn_in(&span, self.projector.run(stop.clone())),
+            spawn_in(
+                &span,
+                self.live.clone().tail(
+                    self.appended.clone(),
+                    self.live_start,
+                    self.log_poll,
+                    stop.clone(),
+                ),
+            ),
         ];
         if self.databases.write.get_database_backend() == DbBackend::Postgres {
             let (write_url, read_url) = self.urls.clone();
-            tasks.push(AbortOnDropHandle::new(tokio::spawn(
-                signals::publish_appends(
+            tasks.push(spawn_in(
+                &span,
+                notify::publish_appends(
                     self.databases.write.clone(),
                     self.committed.clone(),
                     self.appended.clone(),
                     instance.clone(),
                     stop.clone(),
                 ),
-            )));
-            tasks.push(AbortOnDropHandle::new(tokio::spawn(
-                signals::relay_postgres_notifications(
+            ));
+            tasks.push(spawn_in(
+                &span,
+                notify::relay_postgres_notifications(
                     write_url,
                     read_url,
                     instance,
@@ -159,10 +171,12 @@ impl Application {
                     self.progress.clone(),
                     stop.clone(),
                 ),
-            )));
+            ));
         }
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())
+            .into_future()
+            .instrument(span)
             .await
             .context("serve HTTP");
         stop.cancel();
@@ -180,4 +194,22 @@ impl Application {
         }
         served
     }
+}
+
+/// The projector's tuning, from the serving flags (also what `projections rebuild` batches by).
+pub fn projector_settings(config: &ServeConfig) -> ProjectorSettings {
+    ProjectorSettings {
+        batch_size: config.projector_batch_size,
+        lease_ttl: Duration::from_millis(config.projector_lease_ms),
+        ..ProjectorSettings::default()
+    }
+}
+
+/// Spawns a background task in the instance's span; it is aborted if the handle is dropped, so a
+/// dropped server leaves no task behind.
+fn spawn_in(
+    span: &tracing::Span,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> AbortOnDropHandle<()> {
+    AbortOnDropHandle::new(tokio::spawn(task.instrument(span.clone())))
 }

@@ -1,5 +1,6 @@
 //! Logging: `tracing` to standard error, filtered by `--log-level` / `LOG_LEVEL` (or `RUST_LOG`),
-//! and the span every dispatched command and query runs in.
+//! the span every dispatched command and query runs in, and `Fault`, the failures of either that
+//! no client can fix, sorted the one way both buses report them.
 
 use std::future::Future;
 use std::time::Instant;
@@ -41,4 +42,37 @@ pub async fn dispatched<T, E>(
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1e3);
     span.in_scope(|| tracing::debug!("{kind} handled"));
     result
+}
+
+/// A failure no client can fix, shared by `CommandError` and `QueryError`: a database that could
+/// not be reached (`db::is_unavailable`), or anything else.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// The database could not be reached. Clients see `SERVICE_UNAVAILABLE` and retry.
+    #[error("the database is unavailable")]
+    Unavailable(anyhow::Error),
+    /// Anything else (a bug). Clients see `INTERNAL_SERVER_ERROR` and an `errorId`; the cause goes
+    /// to the log only.
+    #[error("internal error")]
+    Unexpected(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Fault {
+    fn from(err: anyhow::Error) -> Self {
+        if crate::db::is_unavailable(&err) {
+            Fault::Unavailable(err)
+        } else {
+            Fault::Unexpected(err)
+        }
+    }
+}
+
+impl Fault {
+    /// The label of the outcome in spans and logs.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Fault::Unavailable(_) => "unavailable",
+            Fault::Unexpected(_) => "error",
+        }
+    }
 }

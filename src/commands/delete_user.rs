@@ -1,20 +1,39 @@
 //! `DeleteUser`: removes a user; its email address is free again afterwards.
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
 
+use crate::commands::decide::{Change, existing};
 use crate::commands::{
     Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
 };
-use crate::domain::{self, UserId};
+use crate::domain::{self, User, UserId};
 use crate::entities::users;
-use crate::events::{self, UserEvent};
+use crate::events::UserEvent;
 
 /// Delete a user. The event log keeps its history.
 #[derive(Debug, Clone)]
 pub struct DeleteUser {
     pub id: UserId,
     pub expected_version: Option<i32>,
+}
+
+/// Decides a delete of `current` at `now`: after the rules of `existing`, `UserDeleted` as the
+/// next version.
+pub(super) fn decide(
+    current: Option<User>,
+    command: &DeleteUser,
+    now: DateTime<Utc>,
+) -> Result<Change<UserId>, CommandError> {
+    let user = existing(current, command.id, command.expected_version)?;
+    Ok(Change {
+        user_id: user.id,
+        version: user.version + 1,
+        occurred_at: now,
+        event: UserEvent::UserDeleted,
+        value: user.id,
+    })
 }
 
 impl Command for DeleteUser {
@@ -25,30 +44,36 @@ impl Command for DeleteUser {
 impl Handler<DeleteUser> for CommandHandlers {
     async fn handle(&self, command: DeleteUser) -> Result<Committed<UserId>, CommandError> {
         let txn = self.begin().await?;
-        let current = load_for_change(
-            &txn,
-            command.id,
-            command.expected_version,
-            Turns::UserAndEmail,
-        )
-        .await?;
-        users::Entity::delete_by_id(current.id)
+        let current = load_for_change(&txn, command.id, Turns::UserAndEmail).await?;
+        let change = decide(current, &command, domain::now())?;
+        users::Entity::delete_by_id(change.user_id.as_uuid())
             .exec(&txn)
             .await
             .context("delete user")?;
-        let version = current.version + 1;
-        let position = events::append(
-            &txn,
-            command.id,
-            version,
-            domain::now(),
-            UserEvent::UserDeleted,
-        )
-        .await?;
-        self.commit(txn).await?;
-        Ok(Committed {
-            value: command.id,
-            position,
-        })
+        self.append_and_commit(txn, change).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::decide::fixtures::{ada, now};
+
+    #[test]
+    fn deleting_a_user_appends_user_deleted_at_the_next_version() {
+        let given = ada(3);
+        let when = DeleteUser {
+            id: given.id,
+            expected_version: None,
+        };
+        let then = decide(Some(given.clone()), &when, now());
+        let change = Change {
+            user_id: given.id,
+            version: 4,
+            occurred_at: now(),
+            event: UserEvent::UserDeleted,
+            value: given.id,
+        };
+        assert_eq!(then.unwrap(), change);
     }
 }

@@ -1,12 +1,14 @@
-//! Write side: the `CommandBus`, one file per command with its handler, and `CommandError`.
+//! Write side: the `CommandBus`, one file per command with its rules and handler, and `CommandError`.
 //!
-//! A handler decides and writes in ONE transaction: the `users` row and exactly one event appended
-//! to `user_events`. A command holds only valid values (parsed at the GraphQL edge), so handlers
-//! check business rules, not input shapes. Routing is by type: `CommandBus::dispatch` accepts a
-//! command only if `CommandHandlers` implements `Handler` for it, so a command without a handler
-//! does not compile.
+//! A handler loads, decides, writes. In ONE transaction it waits for its turn and loads the user
+//! (`load_for_change`), lets the command's pure `decide` apply the business rules (`decide.rs`),
+//! and writes what was decided: the `users` row and exactly one event appended to `user_events`.
+//! A command holds only valid values (parsed at the GraphQL edge), so rules are about state, not
+//! input shapes. Routing is by type: `CommandBus::dispatch` accepts a command only if
+//! `CommandHandlers` implements `Handler` for it, so a command without a handler does not compile.
 
 mod create_user;
+mod decide;
 mod delete_user;
 mod turn;
 mod update_user_name;
@@ -19,9 +21,11 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect}
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users;
+use crate::events;
 use crate::signals::Wakeup;
-use crate::telemetry;
+use crate::telemetry::{self, Fault};
 
+use decide::Change;
 use turn::Turns;
 
 pub use create_user::CreateUser;
@@ -65,23 +69,15 @@ pub enum CommandError {
         expected: i32,
         actual: i32,
     },
-    /// The database could not be reached; nothing was written, or, if the connection broke
-    /// during the commit, the outcome is unknown. Clients see `SERVICE_UNAVAILABLE` and retry.
-    #[error("the database is unavailable")]
-    Unavailable(anyhow::Error),
-    /// Anything else the client cannot fix (a bug). Clients see `INTERNAL_SERVER_ERROR` and an
-    /// `errorId`; the cause goes to the log only.
-    #[error("internal error")]
-    Unexpected(anyhow::Error),
+    /// The database could not be reached, or a bug (see `Fault` for what clients see). Nothing
+    /// was written, or, if the connection broke during the commit, the outcome is unknown.
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
 impl From<anyhow::Error> for CommandError {
     fn from(err: anyhow::Error) -> Self {
-        if crate::db::is_unavailable(&err) {
-            CommandError::Unavailable(err)
-        } else {
-            CommandError::Unexpected(err)
-        }
+        CommandError::Fault(err.into())
     }
 }
 
@@ -91,8 +87,7 @@ impl CommandError {
         match self {
             CommandError::EmailTaken(_) | CommandError::VersionMismatch { .. } => "conflict",
             CommandError::UserNotFound(_) => "not_found",
-            CommandError::Unavailable(_) => "unavailable",
-            CommandError::Unexpected(_) => "error",
+            CommandError::Fault(fault) => fault.outcome(),
         }
     }
 }
@@ -100,13 +95,15 @@ impl CommandError {
 /// The handlers of every command, with what they need. Built once at start-up.
 pub struct CommandHandlers {
     db: DatabaseConnection,
-    /// Woken after each commit that appended an event, so the projector needn't poll.
-    appended: Wakeup,
+    /// Woken after each commit that appended an event. Start-up decides who listens: on SQLite
+    /// it is the same wake-up the log's followers wait on; on PostgreSQL a publisher
+    /// (`publish_appends`) passes it on to them and `NOTIFY`s the other instances.
+    committed: Wakeup,
 }
 
 impl CommandHandlers {
-    pub fn new(db: DatabaseConnection, appended: Wakeup) -> Self {
-        Self { db, appended }
+    pub fn new(db: DatabaseConnection, committed: Wakeup) -> Self {
+        Self { db, committed }
     }
 
     async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {
@@ -115,11 +112,24 @@ impl CommandHandlers {
             .context("begin write transaction")
     }
 
-    /// Commits and wakes the projector.
-    async fn commit(&self, txn: DatabaseTransaction) -> anyhow::Result<()> {
+    /// Appends the change's event, commits, wakes `committed`, and answers the change's value
+    /// with the event's position.
+    async fn append_and_commit<T>(
+        &self,
+        txn: DatabaseTransaction,
+        change: Change<T>,
+    ) -> Result<Committed<T>, CommandError> {
+        let Change {
+            user_id,
+            version,
+            occurred_at,
+            event,
+            value,
+        } = change;
+        let position = events::append(&txn, user_id, version, occurred_at, event).await?;
         txn.commit().await.context("commit write transaction")?;
-        self.appended.wake();
-        Ok(())
+        self.committed.wake();
+        Ok(Committed { value, position })
     }
 }
 
@@ -147,30 +157,21 @@ impl CommandBus {
     }
 }
 
-/// Waits for the user's turn (see `turn`), loads the user and locks its row until the transaction
-/// ends (`FOR UPDATE` on PostgreSQL; on SQLite the transaction already holds the write lock), then
-/// checks the version.
+/// Waits for the user's turn (see `turn`), then loads the user and locks its row until the
+/// transaction ends (`FOR UPDATE` on PostgreSQL; on SQLite the transaction already holds the
+/// write lock). `None` when there is no such user; what that means is for `decide` to say.
 async fn load_for_change(
     txn: &DatabaseTransaction,
     id: UserId,
-    expected_version: Option<i32>,
     turns: Turns,
-) -> Result<users::Model, CommandError> {
+) -> anyhow::Result<Option<User>> {
     turn::user(txn, id, turns).await?;
-    let user = users::Entity::find_by_id(id.as_uuid())
+    let row = users::Entity::find_by_id(id.as_uuid())
         .lock_exclusive()
         .one(txn)
         .await
-        .context("load user for change")?
-        .ok_or(CommandError::UserNotFound(id))?;
-    match expected_version {
-        Some(expected) if expected != user.version => Err(CommandError::VersionMismatch {
-            id,
-            expected,
-            actual: user.version,
-        }),
-        _ => Ok(user),
-    }
+        .context("load user for change")?;
+    Ok(row.map(User::from))
 }
 
 impl From<users::Model> for User {

@@ -1,12 +1,15 @@
 //! `UpdateUserName`: renames a user, optionally only if it is still at an expected version.
 
 use anyhow::Context as _;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, DatabaseTransaction};
 
+use crate::commands::decide::{Change, existing};
 use crate::commands::{
     Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
 };
 use crate::domain::{self, User, UserId, UserName};
+use crate::entities::users;
 use crate::events::{self, UserEvent};
 
 /// Rename a user. Renaming to the current name changes nothing and appends no event.
@@ -17,6 +20,40 @@ pub struct UpdateUserName {
     pub expected_version: Option<i32>,
 }
 
+/// What a rename decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Rename {
+    /// Append `UserRenamed`; the user becomes the change's value.
+    Append(Change<User>),
+    /// The user already has the name: append nothing, answer the user as it is.
+    Unchanged(User),
+}
+
+/// Decides a rename of `current` at `now`: after the rules of `existing`, `UserRenamed` as the
+/// next version, or nothing when the user already has the name.
+pub(super) fn decide(
+    current: Option<User>,
+    command: &UpdateUserName,
+    now: DateTime<Utc>,
+) -> Result<Rename, CommandError> {
+    let user = existing(current, command.id, command.expected_version)?;
+    let new_name = command.name.as_str();
+    if user.name == new_name {
+        return Ok(Rename::Unchanged(user));
+    }
+    let event = UserEvent::UserRenamed {
+        previous_name: user.name,
+        new_name: new_name.to_owned(),
+    };
+    let renamed = User {
+        name: new_name.to_owned(),
+        version: user.version + 1,
+        updated_at: now,
+        ..user
+    };
+    Ok(Rename::Append(Change::leaving(renamed, event)))
+}
+
 impl Command for UpdateUserName {
     const NAME: &'static str = "UpdateUserName";
     type Output = Committed<User>;
@@ -25,36 +62,88 @@ impl Command for UpdateUserName {
 impl Handler<UpdateUserName> for CommandHandlers {
     async fn handle(&self, command: UpdateUserName) -> Result<Committed<User>, CommandError> {
         let txn = self.begin().await?;
-        let current =
-            load_for_change(&txn, command.id, command.expected_version, Turns::User).await?;
-        let new_name = command.name.into_inner();
-        if current.name == new_name {
-            // Nothing changes; the token of the user's latest event still reads this state.
-            let position = events::latest_of(&txn, command.id)
-                .await?
-                .context("a live user has no events")?;
-            return Ok(Committed {
-                value: current.into(),
-                position,
-            });
+        let current = load_for_change(&txn, command.id, Turns::User).await?;
+        match decide(current, &command, domain::now())? {
+            Rename::Append(change) => {
+                update(&txn, &change.value).await?;
+                self.append_and_commit(txn, change).await
+            }
+            Rename::Unchanged(user) => {
+                // The token of the user's latest event still reads this state.
+                let position = events::latest_of(&txn, user.id)
+                    .await?
+                    .context("a live user has no events")?;
+                Ok(Committed {
+                    value: user,
+                    position,
+                })
+            }
         }
-        let now = domain::now();
-        let previous_name = current.name.clone();
-        let version = current.version + 1;
-        let mut row = current.into_active_model();
-        row.name = Set(new_name.clone());
-        row.version = Set(version);
-        row.updated_at = Set(now);
-        let updated = row.update(&txn).await.context("update user name")?;
-        let renamed = UserEvent::UserRenamed {
-            previous_name,
-            new_name,
+    }
+}
+
+/// Writes the renamed user's name, version and time of change to its row.
+async fn update(txn: &DatabaseTransaction, user: &User) -> anyhow::Result<()> {
+    let row = users::ActiveModel {
+        id: Unchanged(user.id.as_uuid()),
+        name: Set(user.name.clone()),
+        version: Set(user.version),
+        updated_at: Set(user.updated_at),
+        ..Default::default()
+    };
+    row.update(txn).await.context("update user name")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::decide::fixtures::{ada, now};
+
+    fn rename_to(name: &str, expected_version: Option<i32>) -> UpdateUserName {
+        UpdateUserName {
+            id: ada(1).id,
+            name: UserName::parse(name).expect("a valid name"),
+            expected_version,
+        }
+    }
+
+    #[test]
+    fn renaming_a_user_appends_user_renamed_at_the_next_version_and_renames_the_user() {
+        let given = ada(3);
+        let then = decide(Some(given.clone()), &rename_to("Ada King", None), now());
+        let renamed = User {
+            name: "Ada King".to_owned(),
+            version: 4,
+            updated_at: now(),
+            ..given
         };
-        let position = events::append(&txn, command.id, version, now, renamed).await?;
-        self.commit(txn).await?;
-        Ok(Committed {
-            value: updated.into(),
-            position,
-        })
+        let event = UserEvent::UserRenamed {
+            previous_name: "Ada Lovelace".to_owned(),
+            new_name: "Ada King".to_owned(),
+        };
+        let change = Change {
+            user_id: renamed.id,
+            version: 4,
+            occurred_at: now(),
+            event,
+            value: renamed,
+        };
+        assert_eq!(then.unwrap(), Rename::Append(change));
+    }
+
+    #[test]
+    fn renaming_a_user_to_its_current_name_appends_nothing() {
+        let then = decide(Some(ada(3)), &rename_to("Ada Lovelace", Some(3)), now());
+        assert_eq!(then.unwrap(), Rename::Unchanged(ada(3)));
+    }
+
+    #[test]
+    fn renaming_a_user_to_its_current_name_still_checks_the_expected_version() {
+        let then = decide(Some(ada(3)), &rename_to("Ada Lovelace", Some(2)), now());
+        assert!(
+            matches!(then, Err(CommandError::VersionMismatch { actual: 3, .. })),
+            "{then:?}"
+        );
     }
 }

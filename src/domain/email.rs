@@ -17,13 +17,7 @@ impl Email {
         let email = raw.trim().to_lowercase();
         let chars = email.chars().count();
         if chars > Self::MAX_CHARS {
-            return Err(InvalidInput::new(
-                "email",
-                format!(
-                    "must be at most {} characters, got {chars}",
-                    Self::MAX_CHARS
-                ),
-            ));
+            return Err(InvalidInput::too_long("email", Self::MAX_CHARS, chars));
         }
         let invalid = || InvalidInput::new("email", "is not a valid email address");
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -18,4 +18,12 @@ impl InvalidInput {
             reason: reason.into(),
         }
     }
+
+    /// `field` has `chars` characters, more than the `max` it may have.
+    pub(crate) fn too_long(field: &'static str, max: usize, chars: usize) -> Self {
+        Self::new(
+            field,
+            format!("must be at most {max} characters, got {chars}"),
+        )
+    }
 }

@@ -18,13 +18,7 @@ impl UserName {
             return Err(InvalidInput::new("name", "must not be empty"));
         }
         if chars > Self::MAX_CHARS {
-            return Err(InvalidInput::new(
-                "name",
-                format!(
-                    "must be at most {} characters, got {chars}",
-                    Self::MAX_CHARS
-                ),
-            ));
+            return Err(InvalidInput::too_long("name", Self::MAX_CHARS, chars));
         }
         if name.chars().any(char::is_control) {
             return Err(InvalidInput::new(

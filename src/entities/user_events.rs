@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::LogPosition;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "user_events")]
 pub struct Model {
@@ -22,3 +24,10 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Where this event stands in the log's order.
+    pub fn log_position(&self) -> LogPosition {
+        LogPosition::new(self.tx_id, self.position)
+    }
+}

@@ -18,6 +18,7 @@ use async_graphql::{
 use crate::commands::CommandError;
 use crate::domain::InvalidInput;
 use crate::queries::QueryError;
+use crate::telemetry::Fault;
 
 /// The values of `extensions.code`.
 pub mod codes {
@@ -57,8 +58,7 @@ impl From<CommandError> for async_graphql::Error {
                 ext.set("expectedVersion", expected);
                 ext.set("actualVersion", actual);
             }),
-            CommandError::Unavailable(cause) => unavailable(cause),
-            CommandError::Unexpected(cause) => internal(cause),
+            CommandError::Fault(fault) => fault.into(),
         }
     }
 }
@@ -78,8 +78,16 @@ impl From<QueryError> for async_graphql::Error {
                         u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                     );
                 }),
-            QueryError::Unavailable(cause) => unavailable(cause),
-            QueryError::Unexpected(cause) => internal(cause),
+            QueryError::Fault(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<Fault> for async_graphql::Error {
+    fn from(fault: Fault) -> Self {
+        match fault {
+            Fault::Unavailable(cause) => unavailable(cause),
+            Fault::Unexpected(cause) => internal(cause),
         }
     }
 }
@@ -124,8 +132,9 @@ fn with_error_id(cause: anyhow::Error, code: &'static str, message: &str) -> asy
 }
 
 /// Gives every error a code: parse errors `GRAPHQL_PARSE_FAILED`, validation errors
-/// `GRAPHQL_VALIDATION_FAILED`, and errors async-graphql raises while coercing arguments
-/// (the only ones reaching execution without a code) `BAD_USER_INPUT`.
+/// `GRAPHQL_VALIDATION_FAILED`, and any other error that reaches the response without one
+/// `BAD_USER_INPUT` (resolvers' errors carry theirs; what is left is async-graphql's own, such as
+/// an argument it could not coerce).
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {

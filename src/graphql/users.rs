@@ -2,13 +2,13 @@
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
-use crate::commands::{CommandBus, CreateUser, DeleteUser, UpdateUserName};
+use crate::commands::{CommandBus, Committed, CreateUser, DeleteUser, UpdateUserName};
 use crate::domain::{self, Email, LogPosition, UserId, UserName};
 use crate::graphql::error::null_with_error;
 use crate::graphql::scalars::DateTime;
 use crate::queries::{self, GetUserById, ListUsers, PageRequest, QueryBus};
 
-/// A user as the read model (users_view) knows it.
+/// A user, as queries see it: reads may lag a write until it is projected (see `consistencyToken`).
 #[derive(SimpleObject)]
 pub struct User {
     /// Opaque identifier; clients must not assume it is numeric.
@@ -106,6 +106,33 @@ pub struct DeleteUserPayload {
     consistency_token: String,
 }
 
+impl From<Committed<domain::User>> for CreateUserPayload {
+    fn from(created: Committed<domain::User>) -> Self {
+        CreateUserPayload {
+            user: created.value.into(),
+            consistency_token: created.position.to_string(),
+        }
+    }
+}
+
+impl From<Committed<domain::User>> for UpdateUserNamePayload {
+    fn from(renamed: Committed<domain::User>) -> Self {
+        UpdateUserNamePayload {
+            user: renamed.value.into(),
+            consistency_token: renamed.position.to_string(),
+        }
+    }
+}
+
+impl From<Committed<UserId>> for DeleteUserPayload {
+    fn from(deleted: Committed<UserId>) -> Self {
+        DeleteUserPayload {
+            deleted_user_id: ID(deleted.value.to_string()),
+            consistency_token: deleted.position.to_string(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct UsersQuery;
 
@@ -165,11 +192,7 @@ impl UsersMutation {
             name: UserName::parse(&input.name)?,
             email: Email::parse(&input.email)?,
         };
-        let created = ctx.data::<CommandBus>()?.dispatch(command).await?;
-        Ok(CreateUserPayload {
-            user: created.value.into(),
-            consistency_token: created.position.to_string(),
-        })
+        Ok(ctx.data::<CommandBus>()?.dispatch(command).await?.into())
     }
 
     /// Rename a user. NOT_FOUND when there is no such user.
@@ -183,11 +206,7 @@ impl UsersMutation {
             name: UserName::parse(&input.name)?,
             expected_version: input.expected_version,
         };
-        let renamed = ctx.data::<CommandBus>()?.dispatch(command).await?;
-        Ok(UpdateUserNamePayload {
-            user: renamed.value.into(),
-            consistency_token: renamed.position.to_string(),
-        })
+        Ok(ctx.data::<CommandBus>()?.dispatch(command).await?.into())
     }
 
     /// Delete a user; its email address is free again. NOT_FOUND when there is no such user.
@@ -200,11 +219,7 @@ impl UsersMutation {
             id: UserId::parse(&input.id, "id")?,
             expected_version: input.expected_version,
         };
-        let deleted = ctx.data::<CommandBus>()?.dispatch(command).await?;
-        Ok(DeleteUserPayload {
-            deleted_user_id: ID(deleted.value.to_string()),
-            consistency_token: deleted.position.to_string(),
-        })
+        Ok(ctx.data::<CommandBus>()?.dispatch(command).await?.into())
     }
 }
 

@@ -5,6 +5,8 @@ mod health;
 mod playground;
 
 use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
 use axum::routing::get;
 use tower_http::trace::TraceLayer;
 
@@ -31,13 +33,23 @@ impl axum::extract::FromRef<AppState> for Readiness {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The routes, each request in a `request` span under the serving `instance` span, so every line
+/// it logs names the instance (several may run, and share one log).
+pub fn router(state: AppState, instance: tracing::Span) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(move |request: &Request<Body>| {
+        tracing::info_span!(
+            parent: &instance,
+            "request",
+            method = %request.method(),
+            path = %request.uri().path()
+        )
+    });
     Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/", get(playground::index))
         .route("/playground/{*path}", get(playground::asset))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
-        .layer(TraceLayer::new_for_http())
+        .layer(trace)
         .with_state(state)
 }

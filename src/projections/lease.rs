@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::sea_query::{Expr, ExprTrait as _, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter};
+
+use crate::entities::projection_leases;
 
 /// A claim on one projection, by one holder.
 #[derive(Debug, Clone)]
@@ -41,61 +44,58 @@ impl Lease {
 
     /// Extends the lease if we still hold it. Inside a batch's transaction this is the fence.
     pub async fn renew(&self, db: &impl ConnectionTrait) -> Result<bool, DbErr> {
-        let backend = db.get_database_backend();
-        let sql = format!(
-            "UPDATE projection_leases SET expires_at_ms = {now} + {ttl} \
-             WHERE projection = {p1} AND holder = {p2}",
-            now = now_ms(backend),
-            ttl = self.ttl_ms(),
-            p1 = param(backend, 1),
-            p2 = param(backend, 2),
-        );
-        self.execute(db, sql).await
+        let expires = now_ms(db.get_database_backend()).add(self.ttl_ms());
+        self.update_ours(db, expires).await
     }
 
     /// Gives the lease up (at shutdown), so another instance takes over at once.
     pub async fn release(&self, db: &impl ConnectionTrait) -> Result<(), DbErr> {
-        let backend = db.get_database_backend();
-        let sql = format!(
-            "UPDATE projection_leases SET expires_at_ms = 0 WHERE projection = {} AND holder = {}",
-            param(backend, 1),
-            param(backend, 2)
-        );
-        self.execute(db, sql).await.map(|_| ())
+        self.update_ours(db, Expr::value(0)).await.map(|_| ())
     }
 
+    /// Sets the expiry of the lease if we hold it; `true` when we did.
+    async fn update_ours(&self, db: &impl ConnectionTrait, expires: Expr) -> Result<bool, DbErr> {
+        let updated = projection_leases::Entity::update_many()
+            .col_expr(projection_leases::Column::ExpiresAtMs, expires)
+            .filter(projection_leases::Column::Projection.eq(self.projection))
+            .filter(projection_leases::Column::Holder.eq(&self.holder))
+            .exec(db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Writes us in as the holder, expiring `ttl` from now: `only_if_free`, when the lease is
+    /// ours already or has expired. `true` when the row changed.
     async fn upsert(&self, db: &impl ConnectionTrait, only_if_free: bool) -> Result<bool, DbErr> {
-        let backend = db.get_database_backend();
-        let now = now_ms(backend);
-        let condition = if only_if_free {
-            format!(
-                " WHERE projection_leases.holder = excluded.holder \
-                  OR projection_leases.expires_at_ms < {now}"
-            )
-        } else {
-            String::new()
-        };
-        let sql = format!(
-            "INSERT INTO projection_leases (projection, holder, expires_at_ms) \
-             VALUES ({p1}, {p2}, {now} + {ttl}) \
-             ON CONFLICT (projection) DO UPDATE \
-             SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms{condition}",
-            p1 = param(backend, 1),
-            p2 = param(backend, 2),
-            ttl = self.ttl_ms(),
-        );
-        self.execute(db, sql).await
-    }
-
-    /// Runs `sql` with `$1` (or the first `?`) the projection and `$2` the holder; `true` when
-    /// it changed the lease row.
-    async fn execute(&self, db: &impl ConnectionTrait, sql: String) -> Result<bool, DbErr> {
-        let statement = Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            [self.projection.into(), self.holder.clone().into()],
-        );
-        Ok(db.execute_raw(statement).await?.rows_affected() == 1)
+        let now = now_ms(db.get_database_backend());
+        let mut on_conflict = OnConflict::column(projection_leases::Column::Projection);
+        on_conflict.update_columns([
+            projection_leases::Column::Holder,
+            projection_leases::Column::ExpiresAtMs,
+        ]);
+        if only_if_free {
+            let held = |column| Expr::col((projection_leases::Entity, column));
+            on_conflict.action_and_where(
+                held(projection_leases::Column::Holder)
+                    .eq(&self.holder)
+                    .or(held(projection_leases::Column::ExpiresAtMs).lt(now.clone())),
+            );
+        }
+        let upsert = Query::insert()
+            .into_table(projection_leases::Entity)
+            .columns([
+                projection_leases::Column::Projection,
+                projection_leases::Column::Holder,
+                projection_leases::Column::ExpiresAtMs,
+            ])
+            .values_panic([
+                self.projection.into(),
+                self.holder.clone().into(),
+                now.add(self.ttl_ms()),
+            ])
+            .on_conflict(on_conflict)
+            .to_owned();
+        Ok(db.execute(&upsert).await?.rows_affected() == 1)
     }
 
     fn ttl_ms(&self) -> i64 {
@@ -104,16 +104,10 @@ impl Lease {
 }
 
 /// The database's clock in milliseconds since the Unix epoch, so instances' clocks never matter.
-pub(super) fn now_ms(backend: DbBackend) -> &'static str {
-    match backend {
+/// The one expression the query builder cannot write for both engines.
+pub(super) fn now_ms(backend: DbBackend) -> Expr {
+    Expr::cust(match backend {
         DbBackend::Postgres => "(extract(epoch from clock_timestamp()) * 1000)::bigint",
         _ => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
-    }
-}
-
-fn param(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    }
+    })
 }

@@ -9,8 +9,8 @@
 //! and stops between batches when asked to. Other instances follow the stored checkpoint and take
 //! over when the lease expires.
 
+mod checkpoint;
 mod lease;
-mod progress;
 mod rebuild;
 mod status;
 mod users_view;
@@ -18,23 +18,21 @@ mod users_view;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    sea_query::OnConflict,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::begin_write;
 use crate::domain::LogPosition;
-use crate::entities::{projection_checkpoints, users_view_stats};
-use crate::events::{self, ReadError};
-use crate::signals::Wakeup;
+use crate::entities::users_view_stats;
+use crate::events::{self, Pace, ReadError};
+use crate::signals::{ProjectionProgress, Wakeup};
 
+pub use checkpoint::{load_checkpoint, recorded};
 pub use lease::Lease;
-pub use progress::ProjectionProgress;
 pub use rebuild::rebuild;
-pub use status::{Status, recorded, status};
+pub use status::{Status, status};
+
+use checkpoint::{record_failure, save_checkpoint};
 
 /// The checkpoint and lease name of the `users_view` projection.
 pub const USERS_VIEW: &str = "users_view";
@@ -104,18 +102,14 @@ struct State {
     /// The checkpoint as last stored by this leader; `None` until loaded after taking the lease.
     checkpoint: Option<LogPosition>,
     failing: bool,
-    recheck: events::Recheck,
 }
 
 impl State {
-    fn following(poll: Duration) -> Self {
-        Self {
-            leading: false,
-            checkpoint: None,
-            failing: false,
-            recheck: events::Recheck::new(poll),
-        }
-    }
+    const FOLLOWING: State = State {
+        leading: false,
+        checkpoint: None,
+        failing: false,
+    };
 }
 
 enum Next {
@@ -130,10 +124,10 @@ enum Next {
 impl Projector {
     /// Projects (or follows) until `shutdown` is cancelled; a batch under way is finished first.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut woken = self.appended.subscribe();
-        let mut state = State::following(self.settings.poll_interval());
+        let mut pace = Pace::new(&self.appended, self.settings.poll_interval());
+        let mut state = State::FOLLOWING;
         while !shutdown.is_cancelled() {
-            let pause = match self.step(&mut state).await {
+            let pause = match self.step(&mut state, &mut pace).await {
                 Next::Continue => continue,
                 Next::Idle(pause) if state.leading => pause,
                 Next::Idle(pause) | Next::Retry(pause) => {
@@ -144,11 +138,7 @@ impl Projector {
                     continue;
                 }
             };
-            tokio::select! {
-                _ = woken.changed() => {}
-                () = tokio::time::sleep(pause) => {}
-                () = shutdown.cancelled() => {}
-            }
+            pace.wait(pause, &shutdown).await;
         }
         if state.leading
             && let Err(err) = self.lease.release(&self.read_db).await
@@ -158,7 +148,7 @@ impl Projector {
         tracing::info!("projector stopped");
     }
 
-    async fn step(&self, state: &mut State) -> Next {
+    async fn step(&self, state: &mut State, pace: &mut Pace) -> Next {
         let poll = self.settings.poll_interval();
         if !state.leading {
             match self.lease.try_acquire(&self.read_db).await {
@@ -186,7 +176,7 @@ impl Projector {
         match self.lead(state).await {
             Ok(Some(applied_to)) => {
                 state.checkpoint = Some(applied_to);
-                state.recheck.reset();
+                pace.moved_on();
                 self.progress.advance(applied_to);
                 if std::mem::take(&mut state.failing) {
                     tracing::info!("projection of users_view recovered");
@@ -194,7 +184,10 @@ impl Projector {
                 Next::Continue
             }
             Ok(None) => match self.lease.renew(&self.read_db).await {
-                Ok(true) => self.idle(state).await,
+                Ok(true) => {
+                    let after = state.checkpoint.unwrap_or(LogPosition::START);
+                    Next::Idle(pace.caught_up(&self.log_db, after).await)
+                }
                 Ok(false) => self.lose_lease(state),
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot renew the projection lease");
@@ -216,25 +209,12 @@ impl Projector {
         }
     }
 
-    /// Caught up: wait for a wake-up, or look again soon if events are held back behind an older
-    /// running transaction (its end may come with no wake-up).
-    async fn idle(&self, state: &mut State) -> Next {
-        let after = state.checkpoint.unwrap_or(LogPosition::START);
-        match events::held_back(&self.log_db, after).await {
-            Ok(true) => Next::Idle(state.recheck.delay()),
-            Ok(false) | Err(_) => {
-                state.recheck.reset();
-                Next::Idle(self.settings.poll_interval())
-            }
-        }
-    }
-
     fn lose_lease(&self, state: &mut State) -> Next {
         tracing::warn!(
             holder = self.lease.holder(),
             "lost the projection lease; following"
         );
-        *state = State::following(self.settings.poll_interval());
+        *state = State::FOLLOWING;
         Next::Retry(self.settings.poll_interval())
     }
 
@@ -289,64 +269,9 @@ pub async fn check_not_ahead_of_log(
     Ok(())
 }
 
-/// The checkpoint of `users_view`: the position of the last event applied, or `START`.
-pub async fn load_checkpoint(db: &impl ConnectionTrait) -> Result<LogPosition, DbErr> {
-    let row = projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
-        .one(db)
-        .await?;
-    Ok(row.map_or(LogPosition::START, |r| {
-        LogPosition::new(r.tx_id, r.position)
-    }))
-}
-
 async fn load_stats(db: &impl ConnectionTrait) -> Result<users_view_stats::Model, DbErr> {
     users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("users_view_stats row".into()))
-}
-
-/// Stores the checkpoint (and clears any recorded failure): part of every batch's transaction.
-async fn save_checkpoint(db: &impl ConnectionTrait, position: LogPosition) -> Result<(), DbErr> {
-    let row = projection_checkpoints::ActiveModel {
-        projection: Set(USERS_VIEW.to_owned()),
-        tx_id: Set(position.tx_id),
-        position: Set(position.seq),
-        updated_at: Set(Utc::now()),
-        last_error: Set(None),
-    };
-    projection_checkpoints::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(projection_checkpoints::Column::Projection)
-                .update_columns([
-                    projection_checkpoints::Column::TxId,
-                    projection_checkpoints::Column::Position,
-                    projection_checkpoints::Column::UpdatedAt,
-                    projection_checkpoints::Column::LastError,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// Stores why the projector is failing, for `projections status` and `/readyz` on every instance.
-async fn record_failure(db: &impl ConnectionTrait, reason: &str) -> Result<(), DbErr> {
-    let row = projection_checkpoints::ActiveModel {
-        projection: Set(USERS_VIEW.to_owned()),
-        tx_id: Set(0),
-        position: Set(0),
-        updated_at: Set(Utc::now()),
-        last_error: Set(Some(format!("{}: {reason}", Utc::now().to_rfc3339()))),
-    };
-    projection_checkpoints::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(projection_checkpoints::Column::Projection)
-                .update_columns([projection_checkpoints::Column::LastError])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
 }

@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Statement};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QuerySelect};
 
 use crate::domain::LogPosition;
-use crate::entities::{projection_checkpoints, users_view_stats};
+use crate::entities::{projection_leases, users_view_stats};
 use crate::events;
-use crate::projections::{USERS_VIEW, lease};
+use crate::projections::{USERS_VIEW, checkpoint, lease};
 
 /// A snapshot of the `users_view` projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,46 +24,24 @@ pub struct Status {
     pub last_error: Option<String>,
 }
 
-/// What the read database records of the projection: its checkpoint and its failure, if any.
-/// Cheap (one row); `/readyz` shows it on every instance.
-pub async fn recorded(
-    read_db: &impl ConnectionTrait,
-) -> Result<(LogPosition, Option<String>), DbErr> {
-    let row = projection_checkpoints::Entity::find_by_id(USERS_VIEW.to_owned())
-        .one(read_db)
-        .await?;
-    Ok(row.map_or((LogPosition::START, None), |r| {
-        (LogPosition::new(r.tx_id, r.position), r.last_error)
-    }))
-}
-
 pub async fn status(
     write_db: &DatabaseConnection,
     read_db: &DatabaseConnection,
 ) -> Result<Status, DbErr> {
-    let (checkpoint, last_error) = recorded(read_db).await?;
+    let (checkpoint, last_error) = checkpoint::recorded(read_db).await?;
     let users = users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
         .one(read_db)
         .await?
         .map_or(0, |s| s.user_count);
-    let backend = read_db.get_database_backend();
-    let placeholder = if backend == sea_orm::DbBackend::Postgres {
-        "$1"
-    } else {
-        "?"
-    };
-    let leader = read_db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "SELECT holder, expires_at_ms - {} AS remaining_ms FROM projection_leases WHERE projection = {placeholder}",
-                lease::now_ms(backend)
-            ),
-            [USERS_VIEW.into()],
-        ))
-        .await?
-        .map(|r| Ok::<_, DbErr>((r.try_get("", "holder")?, r.try_get("", "remaining_ms")?)))
-        .transpose()?;
+    let remaining_ms = Expr::col(projection_leases::Column::ExpiresAtMs)
+        .sub(lease::now_ms(read_db.get_database_backend()));
+    let leader = projection_leases::Entity::find_by_id(USERS_VIEW.to_owned())
+        .select_only()
+        .column(projection_leases::Column::Holder)
+        .column_as(remaining_ms, "remaining_ms")
+        .into_tuple::<(String, i64)>()
+        .one(read_db)
+        .await?;
     Ok(Status {
         checkpoint,
         head: events::head(write_db).await?,

@@ -15,8 +15,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users_view;
-use crate::projections::ProjectionProgress;
-use crate::telemetry;
+use crate::signals::ProjectionProgress;
+use crate::telemetry::{self, Fault};
 
 pub use get_user_by_id::GetUserById;
 pub use list_users::{ListUsers, PageRequest, UserPage};
@@ -52,21 +52,14 @@ pub enum QueryError {
         token: LogPosition,
         waited: Duration,
     },
-    /// The read database could not be reached. Clients see `SERVICE_UNAVAILABLE` and retry.
-    #[error("the database is unavailable")]
-    Unavailable(anyhow::Error),
-    /// Anything else the client cannot fix. Clients see `INTERNAL_SERVER_ERROR` and an `errorId`.
-    #[error("internal error")]
-    Unexpected(anyhow::Error),
+    /// The read database could not be reached, or a bug (see `Fault` for what clients see).
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
 impl From<anyhow::Error> for QueryError {
     fn from(err: anyhow::Error) -> Self {
-        if crate::db::is_unavailable(&err) {
-            QueryError::Unavailable(err)
-        } else {
-            QueryError::Unexpected(err)
-        }
+        QueryError::Fault(err.into())
     }
 }
 
@@ -76,8 +69,7 @@ impl QueryError {
         match self {
             QueryError::UserNotFound(_) => "not_found",
             QueryError::ConsistencyTimeout { .. } => "consistency_timeout",
-            QueryError::Unavailable(_) => "unavailable",
-            QueryError::Unexpected(_) => "error",
+            QueryError::Fault(fault) => fault.outcome(),
         }
     }
 }

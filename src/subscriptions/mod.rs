@@ -17,7 +17,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::LogPosition;
-use crate::events::{self, ReadError, RecordedEvent};
+use crate::events::{self, Pace, ReadError, RecordedEvent};
 use crate::signals::Wakeup;
 
 /// Events read from the log per query.
@@ -95,56 +95,38 @@ impl LiveEvents {
         stop: CancellationToken,
     ) {
         const RETRY: Duration = Duration::from_millis(500);
-        let mut woken = appended.subscribe();
+        let mut pace = Pace::new(&appended, poll);
         let mut cursor = start;
-        let mut recheck = events::Recheck::new(poll);
         while !stop.is_cancelled() {
-            let step = async {
-                let batch = events::read_after(&self.db, cursor, BATCH).await?;
-                let full = batch.len() as u64 == BATCH;
-                for event in batch {
-                    cursor = event.position;
-                    // No receiver is not an error: nobody is subscribed right now.
-                    let _ = self.live.send(Arc::new(event));
-                }
-                if full {
-                    Ok(Progress::MoreWaiting)
-                } else if events::held_back(&self.db, cursor).await? {
-                    Ok(Progress::HeldBack)
-                } else {
-                    Ok::<_, ReadError>(Progress::CaughtUp)
-                }
-            };
-            let pause = match step.await {
-                Ok(Progress::MoreWaiting) => {
-                    recheck.reset();
+            let pause = match self.broadcast_after(&mut cursor).await {
+                Ok(read) if read == BATCH => {
+                    pace.moved_on();
                     continue;
                 }
-                Ok(Progress::HeldBack) => recheck.delay(),
-                Ok(Progress::CaughtUp) => {
-                    recheck.reset();
-                    poll
+                Ok(read) => {
+                    if read > 0 {
+                        pace.moved_on();
+                    }
+                    pace.caught_up(&self.db, cursor).await
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "reading the log for subscribers failed; retrying");
                     RETRY
                 }
             };
-            tokio::select! {
-                _ = woken.changed() => {}
-                () = tokio::time::sleep(pause) => {}
-                () = stop.cancelled() => {}
-            }
+            pace.wait(pause, &stop).await;
         }
     }
-}
 
-/// Where the tail stands after a read.
-enum Progress {
-    /// A full batch: read again at once.
-    MoreWaiting,
-    /// Committed events wait behind an older running transaction: look again soon.
-    HeldBack,
-    /// Nothing more to read until woken.
-    CaughtUp,
+    /// Broadcasts the next batch after `cursor` and moves it; how many events that was.
+    async fn broadcast_after(&self, cursor: &mut LogPosition) -> Result<u64, ReadError> {
+        let batch = events::read_after(&self.db, *cursor, BATCH).await?;
+        let read = batch.len() as u64;
+        for event in batch {
+            *cursor = event.position;
+            // No receiver is not an error: nobody is subscribed right now.
+            let _ = self.live.send(Arc::new(event));
+        }
+        Ok(read)
+    }
 }

@@ -1,0 +1,70 @@
+//! `Pace`: how a follower of the log (the projector, the live tail) waits between reads.
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::LogPosition;
+use crate::events::held_back;
+use crate::signals::Wakeup;
+
+/// A follower reads until it is caught up, then waits for the log to grow (a wake-up) or for its
+/// poll, the safety net for lost wake-ups. Events held back behind an older running transaction
+/// are the exception: that transaction may end without appending, and then nothing announces
+/// it, so the follower looks again soon: 10 ms, doubling up to its poll but never past 1 s, back
+/// to 10 ms once it moves on. The cap keeps a follower with a long poll from sleeping for many
+/// seconds after the transaction that held it back ended (a look is one cheap query, and only
+/// while events are held back).
+#[derive(Debug)]
+pub struct Pace {
+    woken: watch::Receiver<u64>,
+    poll: Duration,
+    next_recheck: Duration,
+    most_recheck: Duration,
+}
+
+impl Pace {
+    const FIRST_RECHECK: Duration = Duration::from_millis(10);
+    const MOST_RECHECK: Duration = Duration::from_secs(1);
+
+    /// Wakes on `appended`, and looks at least every `poll`.
+    pub fn new(appended: &Wakeup, poll: Duration) -> Self {
+        Self {
+            woken: appended.subscribe(),
+            poll,
+            next_recheck: Self::FIRST_RECHECK,
+            most_recheck: poll.min(Self::MOST_RECHECK),
+        }
+    }
+
+    /// The follower read past where it was: a later hold-back starts with a short look again.
+    pub fn moved_on(&mut self) {
+        self.next_recheck = Self::FIRST_RECHECK;
+    }
+
+    /// The follower has read everything up to `cursor` it may: how long until it looks again.
+    pub async fn caught_up(&mut self, db: &impl ConnectionTrait, cursor: LogPosition) -> Duration {
+        match held_back(db, cursor).await {
+            Ok(true) => {
+                let delay = self.next_recheck.min(self.most_recheck);
+                self.next_recheck = (self.next_recheck * 2).min(self.most_recheck);
+                delay
+            }
+            Ok(false) | Err(_) => {
+                self.moved_on();
+                self.poll
+            }
+        }
+    }
+
+    /// Waits `pause`, or less if the log grows or `stop` is cancelled.
+    pub async fn wait(&mut self, pause: Duration, stop: &CancellationToken) {
+        tokio::select! {
+            _ = self.woken.changed() => {}
+            () = tokio::time::sleep(pause) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+}

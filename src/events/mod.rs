@@ -1,0 +1,237 @@
+//! The event log: what happened to users, appending one event, and reading the log in its global order.
+//!
+//! The log's order is `(tx_id, position)`. On PostgreSQL, transactions can commit out of `position`
+//! order (10 becomes visible after 11), so a reader that asked for "position > checkpoint" would
+//! skip 10 for good. Instead every event carries the id of the transaction that appended it, and
+//! [`read_after`] returns only events of transactions older than the oldest one still running
+//! (`pg_snapshot_xmin`): no event can later appear before what it returned. On SQLite, writers are
+//! serialised, so commit order is `position` order and `tx_id` is always 0.
+
+mod follow;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{LogPosition, UserId};
+use crate::entities::user_events;
+
+pub use follow::Pace;
+
+/// Something that happened to a user. Each variant carries all the read side needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum UserEvent {
+    UserCreated {
+        name: String,
+        email: String,
+    },
+    UserRenamed {
+        previous_name: String,
+        new_name: String,
+    },
+    UserDeleted,
+}
+
+impl UserEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UserEvent::UserCreated { .. } => "UserCreated",
+            UserEvent::UserRenamed { .. } => "UserRenamed",
+            UserEvent::UserDeleted => "UserDeleted",
+        }
+    }
+}
+
+/// An event as the log holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub position: LogPosition,
+    pub user_id: UserId,
+    /// The user's version after this event.
+    pub version: i32,
+    pub occurred_at: DateTime<Utc>,
+    pub event: UserEvent,
+}
+
+/// Why the log could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading the event log failed")]
+    Database(#[from] sea_orm::DbErr),
+    /// A stored event does not decode: the log holds something this version cannot apply.
+    #[error("event at {position} ({event_type}) is malformed: {reason}")]
+    Malformed {
+        position: LogPosition,
+        event_type: String,
+        reason: String,
+    },
+}
+
+/// Appends `event` as the user's `version`, inside the caller's transaction, and returns its position.
+pub async fn append(
+    txn: &impl ConnectionTrait,
+    user_id: UserId,
+    version: i32,
+    occurred_at: DateTime<Utc>,
+    event: UserEvent,
+) -> anyhow::Result<LogPosition> {
+    let row = user_events::ActiveModel {
+        position: NotSet,
+        tx_id: NotSet,
+        user_id: Set(user_id.as_uuid()),
+        version: Set(version),
+        event_type: Set(event.kind().to_owned()),
+        payload: Set(serde_json::to_value(&event).context("encode event")?),
+        occurred_at: Set(occurred_at),
+    }
+    .insert(txn)
+    .await
+    .with_context(|| format!("append {} for user {user_id}", event.kind()))?;
+    Ok(row.log_position())
+}
+
+/// The position of the user's latest event, if the user has any.
+pub async fn latest_of(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+) -> anyhow::Result<Option<LogPosition>> {
+    let latest = user_events::Entity::find()
+        .filter(user_events::Column::UserId.eq(user_id.as_uuid()))
+        .order_by_desc(user_events::Column::Version);
+    position_of_first(db, latest)
+        .await
+        .context("find the user's latest event")
+}
+
+/// Up to `limit` events after `after`, in log order, of transactions that can no longer commit
+/// anything before them (see the module doc).
+pub async fn read_after(
+    db: &impl ConnectionTrait,
+    after: LogPosition,
+    limit: u64,
+) -> Result<Vec<RecordedEvent>, ReadError> {
+    let rows = settled(db, in_log_order(after_position(after)))
+        .limit(limit)
+        .all(db)
+        .await?;
+    rows.into_iter().map(decode).collect()
+}
+
+/// The position of the newest event in the log, or `LogPosition::START` for an empty log.
+pub async fn head(db: &impl ConnectionTrait) -> Result<LogPosition, DbErr> {
+    let newest = position_of_first(db, newest_first(user_events::Entity::find())).await?;
+    Ok(newest.unwrap_or(LogPosition::START))
+}
+
+/// The last event a reader can see now without risking a gap: the newest of the transactions
+/// older than every running one (see [`read_after`]). Followers of the live log start here.
+pub async fn visible_head(db: &impl ConnectionTrait) -> Result<LogPosition, DbErr> {
+    let newest = settled(db, newest_first(user_events::Entity::find()));
+    Ok(position_of_first(db, newest)
+        .await?
+        .unwrap_or(LogPosition::START))
+}
+
+/// How many events the log holds after `after`.
+pub async fn count_after(db: &impl ConnectionTrait, after: LogPosition) -> Result<u64, DbErr> {
+    after_position(after).count(db).await
+}
+
+/// Whether committed events after `after` are held back by an older transaction still running
+/// (PostgreSQL; never on SQLite). When that transaction ends without appending, nothing
+/// announces it, so a follower that sees this looks again soon (see [`Pace`]).
+pub async fn held_back(db: &impl ConnectionTrait, after: LogPosition) -> Result<bool, DbErr> {
+    let Some(oldest_running) = oldest_running_tx(db.get_database_backend()) else {
+        return Ok(false);
+    };
+    let unsettled =
+        after_position(after).filter(Expr::col(user_events::Column::TxId).gte(oldest_running));
+    Ok(position_of_first(db, unsettled).await?.is_some())
+}
+
+/// The events after `position` in the log's order.
+fn after_position(position: LogPosition) -> Select<user_events::Entity> {
+    let in_order = Expr::tuple([
+        Expr::col(user_events::Column::TxId),
+        Expr::col(user_events::Column::Position),
+    ]);
+    let bound = Expr::tuple([Expr::value(position.tx_id), Expr::value(position.seq)]);
+    user_events::Entity::find().filter(in_order.gt(bound))
+}
+
+fn in_log_order(events: Select<user_events::Entity>) -> Select<user_events::Entity> {
+    events
+        .order_by_asc(user_events::Column::TxId)
+        .order_by_asc(user_events::Column::Position)
+}
+
+fn newest_first(events: Select<user_events::Entity>) -> Select<user_events::Entity> {
+    events
+        .order_by_desc(user_events::Column::TxId)
+        .order_by_desc(user_events::Column::Position)
+}
+
+/// Only events no running transaction can still precede (on SQLite, all of them).
+fn settled(
+    db: &impl ConnectionTrait,
+    events: Select<user_events::Entity>,
+) -> Select<user_events::Entity> {
+    match oldest_running_tx(db.get_database_backend()) {
+        Some(oldest_running) => {
+            events.filter(Expr::col(user_events::Column::TxId).lt(oldest_running))
+        }
+        None => events,
+    }
+}
+
+/// The id of the oldest transaction still running, as `tx_id` values compare (PostgreSQL):
+/// every transaction with a smaller id has ended. SQLite serialises writers, so it needs none.
+fn oldest_running_tx(backend: DbBackend) -> Option<Expr> {
+    (backend == DbBackend::Postgres)
+        .then(|| Expr::cust("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+}
+
+/// The log position of the first event `events` selects, reading only the position.
+async fn position_of_first(
+    db: &impl ConnectionTrait,
+    events: Select<user_events::Entity>,
+) -> Result<Option<LogPosition>, DbErr> {
+    let first = events
+        .select_only()
+        .column(user_events::Column::TxId)
+        .column(user_events::Column::Position)
+        .into_tuple::<(i64, i64)>()
+        .one(db)
+        .await?;
+    Ok(first.map(|(tx_id, seq)| LogPosition::new(tx_id, seq)))
+}
+
+fn decode(row: user_events::Model) -> Result<RecordedEvent, ReadError> {
+    let position = row.log_position();
+    let event: UserEvent =
+        serde_json::from_value(row.payload).map_err(|e| ReadError::Malformed {
+            position,
+            event_type: row.event_type.clone(),
+            reason: e.to_string(),
+        })?;
+    if event.kind() != row.event_type {
+        return Err(ReadError::Malformed {
+            position,
+            event_type: row.event_type,
+            reason: format!("payload is a {}", event.kind()),
+        });
+    }
+    Ok(RecordedEvent {
+        position,
+        user_id: row.user_id.into(),
+        version: row.version,
+        occurred_at: row.occurred_at,
+        event,
+    })
+}
