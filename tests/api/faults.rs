@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::proxy::{Proxy, route_through, target};
 use crate::helpers::{
-    Backend, Load, Served, assert_no_errors, both_engines, captured_logs, error_code, eventually,
-    spawn_app, spawn_app_routed, spawn_app_with,
+    Backend, Load, Served, assert_no_errors, both_engines, error_code, eventually, spawn_app,
+    spawn_app_routed, spawn_app_with,
 };
 
 /// `kill -9` while 16 clients write: every acknowledged create is in the write model and the
@@ -80,7 +80,7 @@ async fn a_malformed_event_is_reported_not_skipped(backend: Backend) {
     let ready: Value = ready.json().await.unwrap();
     let state = ready["projection"]["state"].as_str().unwrap();
     assert!(state.starts_with("failing"), "{ready}");
-    assert!(captured_logs().contains("projection of users_view failed"));
+    assert!(app.logs().contains("projection of users_view failed"));
     let token = Some(after.consistency_token.as_str());
     let answer = app.user(&after.user.id, token).await;
     assert_eq!(answer.code(), "CONSISTENCY_TIMEOUT");

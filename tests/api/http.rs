@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors,
-    both_engines, captured_logs, error_code, spawn_app,
+    both_engines, error_code, spawn_app,
 };
 
 /// GET serves queries; a mutation over GET is refused with 405 and writes nothing.
@@ -110,7 +110,7 @@ async fn internal_errors_show_an_id_not_the_cause(backend: Backend) {
             "{leak:?} leaked to the client: {text}"
         );
     }
-    let logs = captured_logs();
+    let logs = app.logs();
     let line = logs.lines().find(|l| l.contains(error_id));
     let line = line.expect("a log line with the errorId");
     assert!(

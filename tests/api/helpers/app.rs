@@ -2,6 +2,7 @@
 //! the same databases.
 
 use std::ops::Deref;
+use std::sync::Mutex;
 
 use clap::Parser as _;
 use cqrs_users::config::{Cli, ServeConfig};
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub config: ServeConfig,
     client: Client,
     server: Option<Server>,
+    /// Every instance this app started, restarts and `start_instance` included.
+    instances: Mutex<Vec<String>>,
     _storage: Storage,
 }
 
@@ -75,6 +78,7 @@ pub async fn spawn_app_routed(
         config,
         client: Client::new(""),
         server: None,
+        instances: Mutex::default(),
         _storage: storage,
     };
     app.start().await;
@@ -92,7 +96,10 @@ impl TestApp {
 
     /// Another instance on the same databases, as a second process would be.
     pub async fn start_instance(&self) -> Server {
-        Server::start(&self.config, self.client.http().clone()).await
+        let server = Server::start(&self.config, self.client.http().clone()).await;
+        let mut instances = self.instances.lock().unwrap();
+        instances.push(server.instance_id.clone());
+        server
     }
 
     /// The lease holder name of the main server.
@@ -113,6 +120,11 @@ impl TestApp {
     /// Abrupt stop of the main server (see `Server::kill`).
     pub async fn kill(&mut self) {
         self.server.take().expect("server running").kill().await;
+    }
+
+    /// What the servers this app started have logged, in order: never another test's lines.
+    pub fn logs(&self) -> String {
+        logs::of(&self.instances.lock().unwrap())
     }
 }
 

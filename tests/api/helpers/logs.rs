@@ -1,5 +1,6 @@
-//! The log: one subscriber for the test process, every event kept for the tests that look for a
-//! log line, and printed to stderr as well when `TEST_LOG` is set.
+//! The log: one subscriber for the test process, every event kept and told apart by the
+//! `instance{id=...}` span each server logs in, so a test reads only its own servers' lines.
+//! Printed to stderr as well when `TEST_LOG` is set.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -16,15 +17,27 @@ pub fn init() {
     });
 }
 
-/// Everything the servers in this test binary have logged.
-pub fn captured() -> String {
-    events().lock().unwrap().concat()
+/// What the instances named `ids` have logged, in order, one event after another.
+pub fn of(ids: &[String]) -> String {
+    let spans: Vec<String> = ids
+        .iter()
+        .map(|id| format!("instance{{id={id}}}"))
+        .collect();
+    let events = events().lock().unwrap();
+    let theirs = events
+        .iter()
+        .filter(|e| spans.iter().any(|s| e.contains(s)));
+    theirs.map(String::as_str).collect()
 }
 
 /// Each formatted event, as the subscriber wrote it (one `write` per event).
 fn events() -> &'static Mutex<Vec<String>> {
     static EVENTS: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     EVENTS.get_or_init(Default::default)
+}
+
+fn record(event: String) {
+    events().lock().unwrap().push(event);
 }
 
 struct EventWriter;
@@ -34,12 +47,24 @@ impl Write for EventWriter {
         if std::env::var_os("TEST_LOG").is_some() {
             std::io::stderr().write_all(buf)?;
         }
-        let event = String::from_utf8_lossy(buf).into_owned();
-        events().lock().unwrap().push(event);
+        record(String::from_utf8_lossy(buf).into_owned());
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+#[test]
+fn an_instance_reads_its_own_lines_only() {
+    let [a, b] = ["a", "b"].map(|name| format!("{name}-{}", uuid::Uuid::now_v7()));
+    record(format!("INFO instance{{id={a}}}:request: one\n"));
+    record(format!("INFO instance{{id={b}}}: two\n"));
+    record("INFO no instance: three\n".to_owned());
+    assert_eq!(
+        of(std::slice::from_ref(&a)),
+        format!("INFO instance{{id={a}}}:request: one\n")
+    );
+    assert_eq!(of(&[a, b]).lines().count(), 2);
 }

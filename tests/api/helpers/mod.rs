@@ -20,7 +20,6 @@ pub(crate) use backend::both_engines;
 pub use binary::{Served, binary};
 pub use client::Client;
 pub use load::Load;
-pub use logs::captured as captured_logs;
 pub use payloads::{
     CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,
 };
