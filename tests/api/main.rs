@@ -1,4 +1,6 @@
-//! The integration suite: one binary, a real server on a random port per test.
+//! The integration suite: one binary, a real server on a random port per test. A test is an
+//! `async fn(Backend)`; the `both_engines!` list at the end of its file runs it as
+//! `<file>::<test>::sqlite` and `::postgres`. PostgreSQL-only tests are `#[tokio::test]`s.
 
 mod helpers;
 
