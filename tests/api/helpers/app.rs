@@ -68,21 +68,18 @@ pub async fn spawn_app_routed(
         .chain(databases)
         .chain(flags.iter().map(|f| f.to_string()));
     let config = Cli::try_parse_from(args).expect("valid flags").serve;
-    let mut app = TestApp {
-        write_db: Database::connect(&urls.write)
-            .await
-            .expect("connect to write db"),
-        read_db: Database::connect(&urls.read)
-            .await
-            .expect("connect to read db"),
+    let write_db = Database::connect(&urls.write).await;
+    let read_db = Database::connect(&urls.read).await;
+    let first = Server::start(&config, reqwest::Client::new()).await;
+    TestApp {
+        write_db: write_db.expect("connect to write db"),
+        read_db: read_db.expect("connect to read db"),
         config,
-        client: Client::new(""),
-        server: None,
-        instances: Mutex::default(),
+        client: first.client.clone(),
+        instances: Mutex::new(vec![first.instance_id.clone()]),
+        server: Some(first),
         _storage: storage,
-    };
-    app.start().await;
-    app
+    }
 }
 
 impl TestApp {
