@@ -235,23 +235,6 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
         })
 }
 
-/// The same server URL naming another database (`postgres://u@h:5432/a?x` → `.../name?x`).
-pub fn with_database_name(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[authority_start..]
-        .find('/')
-        .map_or(base.len(), |i| authority_start + i);
-    let mut result = format!("{}/{name}", &base[..path_start]);
-    if let Some(query) = query {
-        result.push('?');
-        result.push_str(query);
-    }
-    result
-}
-
 /// The URL without its password, for logs and errors.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -267,23 +250,6 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact;
-
-    #[test]
-    fn renames_the_database_only() {
-        use super::with_database_name;
-        assert_eq!(
-            with_database_name("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            with_database_name("postgres://u@h/postgres?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database_name("postgres://u@h", "x"),
-            "postgres://u@h/x"
-        );
-    }
 
     #[test]
     fn redacts_passwords_only() {

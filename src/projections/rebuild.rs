@@ -47,16 +47,17 @@ pub async fn rebuild(
     lease_ttl: Duration,
     accept_lost_events: bool,
 ) -> anyhow::Result<RebuildReport> {
+    // One transaction, so one connection: on SQLite another pooled connection may not yet see
+    // that the DROP removed the index of an earlier, refused rebuild.
+    let fresh = begin_write(read_db).await?;
     for sql in [
-        "DROP TABLE IF EXISTS users_view_rebuild".to_owned(),
-        "CREATE TABLE users_view_rebuild AS SELECT * FROM users_view WHERE 1 = 0".to_owned(),
-        "CREATE UNIQUE INDEX users_view_rebuild_id ON users_view_rebuild (id)".to_owned(),
+        "DROP TABLE IF EXISTS users_view_rebuild",
+        "CREATE TABLE users_view_rebuild AS SELECT * FROM users_view WHERE 1 = 0",
+        "CREATE UNIQUE INDEX users_view_rebuild_id ON users_view_rebuild (id)",
     ] {
-        read_db
-            .execute_unprepared(&sql)
-            .await
-            .with_context(|| sql.clone())?;
+        fresh.execute_unprepared(sql).await.context(sql)?;
     }
+    fresh.commit().await?;
     let mut replay = Replay {
         position: LogPosition::START,
         stats: users_view_stats::Model {
