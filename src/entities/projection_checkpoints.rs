@@ -2,8 +2,6 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::domain::LogPosition;
-
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "projection_checkpoints")]
 pub struct Model {
@@ -21,10 +19,3 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-impl Model {
-    /// The log position of the last event the projection applied.
-    pub fn log_position(&self) -> LogPosition {
-        LogPosition::new(self.tx_id, self.position)
-    }
-}

@@ -18,7 +18,7 @@ pub async fn recorded(
         .one(read_db)
         .await?;
     Ok(row.map_or((LogPosition::START, None), |r| {
-        (r.log_position(), r.last_error)
+        (LogPosition::new(r.tx_id, r.position), r.last_error)
     }))
 }
 
