@@ -1,17 +1,15 @@
 //! `/graphql`: POST (JSON, or a JSON array of operations answered with an array) and GET (queries only).
 
 use async_graphql::BatchRequest;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{
-    GraphQLBatchRequest, GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket,
-};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLRequest, GraphQLResponse};
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::graphql::{AppSchema, codes};
+use crate::http::ws;
 
 /// Most operations one batched POST may carry: a batch runs them all, so an unbounded one is a
 /// way to make one request do unbounded work.
@@ -42,8 +40,8 @@ pub(super) async fn post(
 /// `graphql-ws`), and otherwise serves queries only: a mutation over GET could be triggered by a
 /// link or an image tag, so it is refused with 405 before anything runs.
 pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Response {
-    if wants_websocket(request.headers()) {
-        return upgrade(schema, request).await;
+    if ws::wanted(request.headers()) {
+        return ws::upgrade(schema, request).await;
     }
     let request =
         match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
@@ -76,28 +74,6 @@ fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
         "errors": [{ "message": message, "extensions": { "code": code } }]
     });
     (status, Json(body)).into_response()
-}
-
-fn wants_websocket(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-async fn upgrade(schema: AppSchema, request: Request) -> Response {
-    let (mut parts, _body) = request.into_parts();
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(protocol) => protocol,
-        Err(rejection) => return rejection.into_response(),
-    };
-    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade
-            .protocols(ALL_WEBSOCKET_PROTOCOLS)
-            .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).serve())
-            .into_response(),
-        Err(rejection) => rejection.into_response(),
-    }
 }
 
 /// The kind of the operation that would run, if it is not a query. A document that does not

@@ -3,6 +3,7 @@
 mod graphql;
 mod health;
 mod playground;
+mod ws;
 
 use axum::Router;
 use axum::body::Body;

@@ -1,10 +1,12 @@
 //! The harness, one file per job: engines, fresh databases, the app and its servers, a typed
-//! client, looking inside the databases, logs per app, the binary, load, a proxy, WebSockets.
+//! client, hostile requests, looking inside the databases, logs per app, the binary, load, a
+//! proxy, WebSockets.
 
 mod app;
 mod backend;
 mod binary;
 mod client;
+mod hostile;
 mod inspect;
 mod load;
 mod logs;
@@ -19,6 +21,7 @@ pub use backend::Backend;
 pub(crate) use backend::both_engines;
 pub use binary::{Served, binary};
 pub use client::Client;
+pub use hostile::assert_refused;
 pub use load::Load;
 pub use payloads::{
     CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,
