@@ -133,6 +133,9 @@ impl From<Committed<UserId>> for DeleteUserPayload {
     }
 }
 
+/// The page size of `users` when the client gives none.
+pub(super) const DEFAULT_PAGE_SIZE: i32 = 20;
+
 #[derive(Default)]
 pub struct UsersQuery;
 
@@ -164,7 +167,7 @@ impl UsersQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 1)] page: i32,
-        #[graphql(default = 20)] page_size: i32,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] page_size: i32,
         #[graphql(desc = "A mutation's consistencyToken: wait until that write is readable.")]
         consistency_token: Option<String>,
     ) -> Result<UserPage> {
