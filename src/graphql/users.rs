@@ -62,7 +62,7 @@ impl From<queries::UserPage> for UserPage {
 
 #[derive(InputObject)]
 pub struct CreateUserInput {
-    /// 1 to 100 characters after trimming; no control characters.
+    /// 1 to 100 characters after trimming; no control, invisible or text-direction characters.
     name: String,
     /// A plausible address of at most 254 characters; stored trimmed and lower-cased.
     email: String,
