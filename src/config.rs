@@ -152,6 +152,11 @@ pub struct QueryLimits {
     /// Most errors in one response; the rest are replaced by one error saying how many.
     #[arg(long, env = "MAX_ERRORS", default_value_t = 50)]
     pub max_errors: usize,
+
+    /// Most introspection fields listing types (`fields`, `interfaces`, `possibleTypes`,
+    /// `inputFields`) nested in one another; full introspection nests 1.
+    #[arg(long, env = "MAX_INTROSPECTION_DEPTH", default_value_t = 3)]
+    pub max_introspection_depth: usize,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no

@@ -31,7 +31,15 @@ pub(super) struct Shape {
     /// The deepest nesting of selection sets, fragments and inline fragments included, as
     /// async-graphql's recursive depth limit counts.
     pub nesting: usize,
+    /// The most introspection lists of types (`TYPE_LISTS`) nested in one another.
+    pub type_lists: usize,
 }
+
+/// Introspection's fields that list types, or fields whose types lead to more types. Their
+/// lengths are the schema's, not a client's, so cost counts them once; nesting them is what
+/// multiplies (`fields { type { ofType { fields ... } } }`), so their nesting has its own limit,
+/// as in graphql-js's `MaxIntrospectionDepthRule`. No field of this schema shares their names.
+const TYPE_LISTS: &[&str] = &["fields", "interfaces", "possibleTypes", "inputFields"];
 
 impl Shape {
     /// The fields execution resolves, at most.
@@ -42,6 +50,8 @@ impl Shape {
     fn add_field(&mut self, field: &Field, inner: Shape, page_size: impl FnOnce() -> u64) {
         self.top_fields = self.top_fields.saturating_add(1);
         self.field_depth = self.field_depth.max(inner.field_depth + 1);
+        let lists_types = usize::from(TYPE_LISTS.contains(&field.name.node.as_str()));
+        self.type_lists = self.type_lists.max(inner.type_lists + lists_types);
         if !field.selection_set.node.items.is_empty() {
             self.nesting = self.nesting.max(inner.nesting + 1);
         }
@@ -63,6 +73,7 @@ impl Shape {
         self.per_item = self.per_item.saturating_add(inner.per_item);
         self.top_fields = self.top_fields.saturating_add(inner.top_fields);
         self.field_depth = self.field_depth.max(inner.field_depth);
+        self.type_lists = self.type_lists.max(inner.type_lists);
         self.nesting = self.nesting.max(inner.nesting + 1);
     }
 }
@@ -263,5 +274,7 @@ mod tests {
         let measured = measured.unwrap();
         assert_eq!((measured.top_fields, measured.field_depth), (2, 3));
         assert_eq!(measured.nesting, 2);
+        let nested = "{ __schema { types { fields { type { ofType { fields { name } } } } } } }";
+        assert_eq!(shape(nested, serde_json::json!({})).unwrap().type_lists, 2);
     }
 }

@@ -202,6 +202,17 @@ fn check_operation(limits: &QueryLimits, name: &str, shape: &cost::Shape) -> Ser
         let what = "the nesting of selections and fragments";
         return refuse(codes::QUERY_TOO_DEEP, what, got, max, "max-recursive-depth");
     }
+    if shape.type_lists > limits.max_introspection_depth {
+        let (got, max) = (wide(shape.type_lists), limits.max_introspection_depth);
+        let what = "the nesting of introspection's lists of types";
+        return refuse(
+            codes::QUERY_TOO_DEEP,
+            what,
+            got,
+            max,
+            "max-introspection-depth",
+        );
+    }
     if shape.cost() > limits.max_query_cost {
         let message = format!(
             "operation {name} costs {}, more than the {} one request may spend \

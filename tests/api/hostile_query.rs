@@ -15,6 +15,10 @@ async fn oversized_documents_are_refused_before_they_run(backend: Backend) {
     app.create_user("Ada", "ada@example.com").await;
     let deep_fields = format!("{{ __type(name: \"Query\") {} }}", nested("ofType", 20));
     let deep_inline = format!("{{ {} }}", nested("... on Query", 33));
+    let hops = (0..4).fold("name".to_owned(), |inner, _| {
+        format!("fields {{ type {{ ofType {{ {inner} }} }} }}")
+    });
+    let type_hops = format!("{{ __schema {{ types {{ {hops} }} }} }}");
     let page = "users(pageSize: 100) { items { id name email version createdAt } }";
     let ten_pages = format!("{{ {} }}", aliases(10, page));
     let many_pages = format!("{{ {} }}", aliases(333, page));
@@ -26,6 +30,7 @@ async fn oversized_documents_are_refused_before_they_run(backend: Backend) {
     let cases = [
         ("fields 22 deep", deep_fields, "QUERY_TOO_DEEP"),
         ("inline fragments 33 deep", deep_inline, "QUERY_TOO_DEEP"),
+        ("introspection 4 types deep", type_hops, "QUERY_TOO_DEEP"),
         ("22 fragments doubling", fan_out, "TOO_MANY_ROOT_FIELDS"),
         ("the same in users", fan_out_in_users, "QUERY_TOO_COMPLEX"),
         ("fragment cycle", cycle("...a"), "FRAGMENT_CYCLE"),
