@@ -168,6 +168,20 @@ async fn operation_choice_errors_have_codes(backend: Backend) {
     app.assert_unharmed((0, 0)).await;
 }
 
+/// A query sent with GET is measured as a POST is.
+async fn get_requests_are_measured_too(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let get = async |query: &str| {
+        let request = app.http().get(app.url("/graphql"));
+        request.query(&[("query", query)]).send().await.unwrap()
+    };
+    let roots = format!("{{ {} }}", "__typename ".repeat(21));
+    assert_refused(get(&roots).await, 200, "TOO_MANY_ROOT_FIELDS").await;
+    let fan_out = doubling_fragments(22, true);
+    assert_refused(get(&fan_out).await, 200, "QUERY_TOO_COMPLEX").await;
+    app.assert_unharmed((0, 0)).await;
+}
+
 /// What GraphiQL, Apollo tooling and the playground send passes the defaults.
 async fn legitimate_clients_pass(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -295,5 +309,6 @@ both_engines!(
     a_batch_shares_one_budget,
     errors_are_capped,
     operation_choice_errors_have_codes,
+    get_requests_are_measured_too,
     legitimate_clients_pass,
 );
