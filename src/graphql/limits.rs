@@ -171,47 +171,44 @@ fn no_such_operation(asked: &str) -> ServerError {
 
 /// One operation against the limits that do not depend on the rest of the request.
 fn check_operation(limits: &QueryLimits, name: &str, shape: &cost::Shape) -> ServerResult<()> {
-    let refuse = |code, what: &str, got: u64, max: usize, flag: &str| {
-        let message =
-            format!("operation {name}: {what} is {got}, more than the {max} allowed (--{flag})");
-        Err(refusal(code, message, None))
-    };
     let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    if shape.top_fields > wide(limits.max_root_fields) {
-        let (got, max) = (shape.top_fields, limits.max_root_fields);
-        return refuse(
+    let checks = [
+        (
+            shape.top_fields,
+            limits.max_root_fields,
             codes::TOO_MANY_ROOT_FIELDS,
             "the number of root fields",
-            got,
-            max,
             "max-root-fields",
-        );
-    }
-    if shape.field_depth > limits.max_query_depth {
-        let (got, max) = (wide(shape.field_depth), limits.max_query_depth);
-        return refuse(
+        ),
+        (
+            wide(shape.field_depth),
+            limits.max_query_depth,
             codes::QUERY_TOO_DEEP,
             "the depth of fields",
-            got,
-            max,
             "max-query-depth",
-        );
-    }
-    if shape.nesting > limits.max_recursive_depth {
-        let (got, max) = (wide(shape.nesting), limits.max_recursive_depth);
-        let what = "the nesting of selections and fragments";
-        return refuse(codes::QUERY_TOO_DEEP, what, got, max, "max-recursive-depth");
-    }
-    if shape.type_lists > limits.max_introspection_depth {
-        let (got, max) = (wide(shape.type_lists), limits.max_introspection_depth);
-        let what = "the nesting of introspection's lists of types";
-        return refuse(
+        ),
+        (
+            wide(shape.nesting),
+            limits.max_recursive_depth,
             codes::QUERY_TOO_DEEP,
-            what,
-            got,
-            max,
+            "the nesting of selections and fragments",
+            "max-recursive-depth",
+        ),
+        (
+            wide(shape.type_lists),
+            limits.max_introspection_depth,
+            codes::QUERY_TOO_DEEP,
+            "the nesting of introspection's lists of types",
             "max-introspection-depth",
-        );
+        ),
+    ];
+    for (got, max, code, what, flag) in checks {
+        if got > wide(max) {
+            let message = format!(
+                "operation {name}: {what} is {got}, more than the {max} allowed (--{flag})"
+            );
+            return Err(refusal(code, message, None));
+        }
     }
     if shape.cost() > limits.max_query_cost {
         let message = format!(
