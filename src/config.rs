@@ -110,6 +110,53 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub session_limits: SessionLimits,
+
+    #[command(flatten)]
+    pub query_limits: QueryLimits,
+}
+
+/// What one GraphQL request may ask for, checked before anything runs; each refusal is a GraphQL
+/// error with its own `extensions.code`. The defaults pass GraphiQL's full introspection and every
+/// playground operation with room to spare (README, "Limits").
+#[derive(Debug, Clone, Copy, Args)]
+pub struct QueryLimits {
+    /// Most fields one HTTP request may resolve, fragments expanded and each `users.items`
+    /// selection counted once per item `pageSize` allows; the operations of a batch share it.
+    #[arg(long, env = "MAX_QUERY_COST", default_value_t = 5000)]
+    pub max_query_cost: u64,
+
+    /// Deepest nesting of fields in an operation.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 20)]
+    pub max_query_depth: usize,
+
+    /// Deepest nesting of selection sets, fragments and inline fragments included.
+    #[arg(long, env = "MAX_RECURSIVE_DEPTH", default_value_t = 32)]
+    pub max_recursive_depth: usize,
+
+    /// Most aliases in one document.
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most fields at the root of one operation, fragments expanded.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most lexical tokens in one document, counted before it is parsed.
+    #[arg(long, env = "MAX_TOKENS", default_value_t = 1000)]
+    pub max_tokens: usize,
+
+    /// Most directives on one field, fragment spread or inline fragment.
+    #[arg(long, env = "MAX_DIRECTIVES", default_value_t = 4)]
+    pub max_directives: usize,
+
+    /// Most errors in one response; the rest are replaced by one error saying how many.
+    #[arg(long, env = "MAX_ERRORS", default_value_t = 50)]
+    pub max_errors: usize,
+
+    /// Most introspection fields listing types (`fields`, `interfaces`, `possibleTypes`,
+    /// `inputFields`) nested in one another; full introspection nests 1.
+    #[arg(long, env = "MAX_INTROSPECTION_DEPTH", default_value_t = 3)]
+    pub max_introspection_depth: usize,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no

@@ -76,7 +76,7 @@ impl Application {
         // Every line this server logs, from a request or a background task, names the instance.
         let span = tracing::info_span!("instance", id = %instance);
         let state = AppState {
-            schema: graphql::schema(commands, queries, live.clone()),
+            schema: graphql::schema(commands, queries, live.clone(), config.query_limits),
             readiness: Readiness {
                 write_db: databases.write.clone(),
                 read_db: databases.read.clone(),

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
@@ -32,6 +33,17 @@ pub mod codes {
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
     pub const BATCH_LIMIT_EXCEEDED: &str = "BATCH_LIMIT_EXCEEDED";
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
+    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+    pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
+    pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
+    pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
+    pub const FRAGMENT_CYCLE: &str = "FRAGMENT_CYCLE";
+    pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
+    pub const OPERATION_NAME_REQUIRED: &str = "OPERATION_NAME_REQUIRED";
+    pub const OPERATION_NOT_FOUND: &str = "OPERATION_NOT_FOUND";
+    pub const BAD_REQUEST: &str = "BAD_REQUEST";
 }
 
 impl From<InvalidInput> for async_graphql::Error {
@@ -132,9 +144,9 @@ fn with_error_id(cause: anyhow::Error, code: &'static str, message: &str) -> asy
 }
 
 /// Gives every error a code: parse errors `GRAPHQL_PARSE_FAILED`, validation errors
-/// `GRAPHQL_VALIDATION_FAILED`, and any other error that reaches the response without one
-/// `BAD_USER_INPUT` (resolvers' errors carry theirs; what is left is async-graphql's own, such as
-/// an argument it could not coerce).
+/// `GRAPHQL_VALIDATION_FAILED`, any other error of execution without one `BAD_USER_INPUT`
+/// (resolvers' errors carry theirs; what is left is async-graphql's own, such as an argument it
+/// could not coerce), and whatever else reaches the response uncoded `BAD_REQUEST`.
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -145,6 +157,16 @@ impl ExtensionFactory for ErrorCodes {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        response.errors = response
+            .errors
+            .into_iter()
+            .map(|err| with_code(err, codes::BAD_REQUEST))
+            .collect();
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

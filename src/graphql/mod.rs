@@ -3,18 +3,23 @@
 //! Resolvers are thin: parse arguments into domain types, dispatch a command or query on its bus,
 //! map the result into GraphQL types. This module never touches the database or the entities.
 
+mod cost;
 mod error;
 mod events;
+mod limits;
 mod scalars;
+mod tokens;
 mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema, SchemaBuilder};
 
 use crate::commands::CommandBus;
+use crate::config::QueryLimits;
 use crate::queries::QueryBus;
 use crate::subscriptions::LiveEvents;
 
 pub use error::codes;
+pub use limits::with_shared_budget;
 
 /// The executable schema; the command and query buses and the live feed travel in its data.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -34,14 +39,25 @@ pub struct MutationRoot(users::UsersMutation);
 #[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(events::EventsSubscription);
 
-/// Deepest selection a request may nest; ample for this schema, and a guard against abuse.
-const MAX_DEPTH: usize = 20;
-/// Most fields one request may select.
-const MAX_COMPLEXITY: usize = 1_000;
-
-/// The schema served over HTTP and WebSocket, dispatching to these buses and this feed.
-pub fn schema(commands: CommandBus, queries: QueryBus, live: LiveEvents) -> AppSchema {
-    builder().data(commands).data(queries).data(live).finish()
+/// The schema served over HTTP and WebSocket, dispatching to these buses and this feed, and
+/// refusing requests beyond `limits` before they run (`limits.rs`). async-graphql's own depth,
+/// recursion and directive limits are set to the same values, as a second line: `limits.rs`
+/// refuses first, with its own codes.
+pub fn schema(
+    commands: CommandBus,
+    queries: QueryBus,
+    live: LiveEvents,
+    limits: QueryLimits,
+) -> AppSchema {
+    builder()
+        .extension(limits::Limits(limits))
+        .limit_depth(limits.max_query_depth)
+        .limit_recursive_depth(limits.max_recursive_depth)
+        .limit_directives(limits.max_directives)
+        .data(commands)
+        .data(queries)
+        .data(live)
+        .finish()
 }
 
 /// The schema in SDL, as published in `schema.graphql`.
@@ -60,6 +76,4 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
         SubscriptionRoot::default(),
     )
     .extension(error::ErrorCodes)
-    .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
 }

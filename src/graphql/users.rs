@@ -62,7 +62,7 @@ impl From<queries::UserPage> for UserPage {
 
 #[derive(InputObject)]
 pub struct CreateUserInput {
-    /// 1 to 100 characters after trimming; no control characters.
+    /// 1 to 100 characters after trimming; no control, invisible or text-direction characters.
     name: String,
     /// A plausible address of at most 254 characters; stored trimmed and lower-cased.
     email: String,
@@ -133,6 +133,9 @@ impl From<Committed<UserId>> for DeleteUserPayload {
     }
 }
 
+/// The page size of `users` when the client gives none.
+pub(super) const DEFAULT_PAGE_SIZE: i32 = 20;
+
 #[derive(Default)]
 pub struct UsersQuery;
 
@@ -164,7 +167,7 @@ impl UsersQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 1)] page: i32,
-        #[graphql(default = 20)] page_size: i32,
+        #[graphql(default_with = "DEFAULT_PAGE_SIZE")] page_size: i32,
         #[graphql(desc = "A mutation's consistencyToken: wait until that write is readable.")]
         consistency_token: Option<String>,
     ) -> Result<UserPage> {

@@ -33,6 +33,7 @@ pub(super) async fn post(
             message,
         );
     }
+    let request = crate::graphql::with_shared_budget(request);
     GraphQLResponse::from(schema.execute_batch(request).await).into_response()
 }
 
