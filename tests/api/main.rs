@@ -12,6 +12,8 @@ mod delete_user;
 mod faults;
 mod freeze;
 mod get_user;
+mod hostile_connections;
+mod hostile_http;
 mod http;
 mod instances;
 mod list_users;
