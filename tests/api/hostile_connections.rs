@@ -22,17 +22,21 @@ fn waiting_read() -> serde_json::Value {
     json!({ "query": USERS, "variables": variables })
 }
 
-/// A 100 KB header: hyper answers 431 itself (an empty body, not a GraphQL error: the request
-/// never reaches the service) and closes the connection.
+/// A 100 KB header, or 200 small ones: hyper answers 431 itself (an empty body, not a GraphQL
+/// error: the request never reaches the service) and closes the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_huge_header_is_refused_by_hyper() {
+async fn huge_heads_are_refused_by_hyper() {
     let app = spawn_app(Backend::Sqlite).await;
-    let big = format!("X-Big: {}", "a".repeat(100 * 1024));
-    let mut raw = Raw::connect(app.address()).await;
-    raw.send(&head("GET", "/healthz", &[&big])).await;
-    let response = raw.response(Duration::from_secs(20)).await;
-    assert_eq!(response.status, 431, "{}", response.head);
-    raw.assert_closed(Duration::from_secs(10)).await;
+    let big = [format!("X-Big: {}", "a".repeat(100 * 1024))];
+    let many: Vec<String> = (0..200).map(|i| format!("X-Many-{i}: a")).collect();
+    for headers in [&big[..], &many[..]] {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let mut raw = Raw::connect(app.address()).await;
+        raw.send(&head("GET", "/healthz", &headers)).await;
+        let response = raw.response(Duration::from_secs(20)).await;
+        assert_eq!(response.status, 431, "{}", response.head);
+        raw.assert_closed(Duration::from_secs(10)).await;
+    }
     app.assert_unharmed((0, 0)).await;
 }
 
