@@ -13,7 +13,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
 use crate::commands::{CommandBus, CommandHandlers};
-use crate::config::ServeConfig;
+use crate::config::{HttpLimits, ServeConfig};
 use crate::db::{self, Databases};
 use crate::domain::LogPosition;
 use crate::events;
@@ -29,6 +29,7 @@ use crate::subscriptions::LiveEvents;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: HttpLimits,
     projector: Projector,
     live: LiveEvents,
     live_start: LogPosition,
@@ -81,6 +82,7 @@ impl Application {
                 write_db: databases.write.clone(),
                 read_db: databases.read.clone(),
             },
+            limits: config.http_limits,
         };
         let settings = projector_settings(config);
         let projector = Projector {
@@ -97,6 +99,7 @@ impl Application {
         Ok(Self {
             listener,
             router: http::router(state, span.clone()),
+            limits: config.http_limits,
             span,
             projector,
             live,
@@ -126,8 +129,8 @@ impl Application {
             .expect("a bound listener has a local address")
     }
 
-    /// Cancel it to shut down gracefully: stop accepting, finish in-flight requests, end
-    /// subscriptions, then stop the projector between batches.
+    /// Cancel it to shut down gracefully: stop accepting, finish in-flight requests (for at most
+    /// `--shutdown-grace-ms`), end subscriptions, then stop the projector between batches.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
     }
@@ -173,12 +176,9 @@ impl Application {
                 ),
             ));
         }
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(self.shutdown.cancelled_owned())
-            .into_future()
+        http::serve(self.listener, self.router, self.limits, self.shutdown)
             .instrument(span)
-            .await
-            .context("serve HTTP");
+            .await;
         stop.cancel();
         for task in tasks.drain(..) {
             task.await.context("background task")?;
@@ -192,7 +192,7 @@ impl Application {
                 tracing::debug!(error = %err, "closing a pool");
             }
         }
-        served
+        Ok(())
     }
 }
 

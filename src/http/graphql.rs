@@ -2,23 +2,21 @@
 
 use async_graphql::BatchRequest;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLRequest, GraphQLResponse};
-use axum::Json;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::graphql::{AppSchema, codes};
+use crate::http::body::GraphQLBody;
+use crate::http::refusal::{self, refuse};
 use crate::http::ws;
 
 /// Most operations one batched POST may carry: a batch runs them all, so an unbounded one is a
 /// way to make one request do unbounded work.
 const MAX_BATCH: usize = 32;
 
-pub(super) async fn post(
-    State(schema): State<AppSchema>,
-    request: GraphQLBatchRequest,
-) -> Response {
+pub(super) async fn post(State(schema): State<AppSchema>, request: GraphQLBody) -> Response {
     let request = request.into_inner();
     if let BatchRequest::Batch(operations) = &request
         && operations.len() > MAX_BATCH
@@ -51,8 +49,12 @@ pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Re
         )
         .await
         {
-            Ok(request) => request.into_inner(),
-            Err(rejection) => return rejection.into_response(),
+            Ok(request) if !request.0.query.is_empty() => request.into_inner(),
+            _ => {
+                let message = "a GET needs a `query` parameter (and JSON `variables`, if any)";
+                let code = refusal::codes::BAD_REQUEST;
+                return refuse(StatusCode::BAD_REQUEST, code, message);
+            }
         };
     if let Some(kind) = non_query_operation(&request.query, request.operation_name.as_deref()) {
         let message = format!("a {kind} cannot be sent with GET; use POST");
@@ -67,14 +69,6 @@ pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Re
         return response;
     }
     GraphQLResponse::from(schema.execute(request).await).into_response()
-}
-
-/// A request refused before anything ran, answered as a GraphQL error with an HTTP status.
-fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
-    });
-    (status, Json(body)).into_response()
 }
 
 /// The kind of the operation that would run, if it is not a query. A document that does not

@@ -13,6 +13,8 @@ mod faults;
 mod freeze;
 mod get_user;
 mod hostile_arguments;
+mod hostile_connections;
+mod hostile_http;
 mod hostile_query;
 mod http;
 mod instances;

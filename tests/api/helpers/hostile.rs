@@ -6,13 +6,23 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
+use crate::helpers::raw::RawResponse;
 
 /// Asserts that `response` is a refusal: HTTP `status`, a JSON body whose errors all carry
 /// `extensions.code` and whose first is `code`, and no `data`. Returns the body.
 pub async fn assert_refused(response: reqwest::Response, status: u16, code: &str) -> Value {
     let got = response.status().as_u16();
     let text = response.text().await.expect("a body");
-    let body: Value = serde_json::from_str(&text)
+    assert_refusal(got, &text, status, code)
+}
+
+/// Like `assert_refused`, for a response read off a raw connection.
+pub fn assert_raw_refused(response: &RawResponse, status: u16, code: &str) -> Value {
+    assert_refusal(response.status, &response.body, status, code)
+}
+
+fn assert_refusal(got: u16, text: &str, status: u16, code: &str) -> Value {
+    let body: Value = serde_json::from_str(text)
         .unwrap_or_else(|_| panic!("HTTP {got}: the refusal is not JSON: {text:.300}"));
     assert_eq!(got, status, "HTTP status of the refusal: {body:#.1000}");
     let errors = body["errors"]

@@ -1,6 +1,6 @@
 //! The harness, one file per job: engines, fresh databases, the app and its servers, a typed
-//! client, hostile requests, looking inside the databases, logs per app, the binary, load, a
-//! proxy, WebSockets.
+//! client, hostile requests and raw HTTP to send them, looking inside the databases, logs per
+//! app, the binary, load, a proxy, WebSockets.
 
 mod app;
 mod backend;
@@ -12,6 +12,7 @@ mod load;
 mod logs;
 mod payloads;
 pub mod proxy;
+pub mod raw;
 mod storage;
 mod wait;
 pub mod ws;
@@ -21,7 +22,7 @@ pub use backend::Backend;
 pub(crate) use backend::both_engines;
 pub use binary::{Served, binary};
 pub use client::Client;
-pub use hostile::assert_refused;
+pub use hostile::{assert_raw_refused, assert_refused};
 pub use load::Load;
 pub use payloads::{
     CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,

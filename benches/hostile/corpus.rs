@@ -1,12 +1,5 @@
-//! The hostile corpus against the release binary: what each kind of hostile request gets back,
-//! how long it took, and the server's memory (RSS) after it, then the peak and what RSS returns
-//! to once the corpus is over.
-//!
-//! Run: `cargo bench --bench hostile` (the server runs on SQLite in a temporary directory; no
-//! database server needed). `HOSTILE_ROUNDS` repeats the corpus (default 1).
+//! The kinds of hostile request the benchmark sends, and how each answer is described.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt as _, StreamExt as _};
@@ -16,54 +9,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-/// The longest any one kind may take before it is reported as unanswered.
-const KIND_TIMEOUT: Duration = Duration::from_secs(60);
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::var("HOSTILE_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(1);
-    let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
-    let client = reqwest::Client::new();
-    // Warm up: one ordinary write and read, so the idle figure includes the pools and caches.
-    post(&client, &server.address, &create_user("warm@example.com")).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle = server.memory("VmRSS");
-    println!("idle RSS after one write and read: {} MiB\n", mib(idle));
-    println!("| kind | answer | ms | RSS after (MiB) |");
-    println!("|---|---|---:|---:|");
-    for _ in 0..rounds {
-        for (name, kind) in corpus() {
-            let started = Instant::now();
-            let answer = match tokio::time::timeout(KIND_TIMEOUT, kind(&client, &server)).await {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(err)) => format!("client error: {err:#}"),
-                Err(_) => format!("no answer in {} s", KIND_TIMEOUT.as_secs()),
-            };
-            let ms = started.elapsed().as_millis();
-            let rss = mib(server.memory("VmRSS"));
-            println!("| {name} | {answer} | {ms} | {rss} |");
-        }
-    }
-    let peak = server.memory("VmHWM");
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = server.memory("VmRSS");
-    let health = client
-        .get(format!("{}/healthz", server.address))
-        .send()
-        .await
-        .map(|r| r.status().as_u16());
-    println!(
-        "\npeak RSS {} MiB; RSS 5 s after the corpus {} MiB (idle was {} MiB); /healthz {health:?}",
-        mib(peak),
-        mib(after),
-        mib(idle)
-    );
-    Ok(())
-}
+use crate::Server;
 
 /// A kind of hostile request: sends it and describes what came back.
 type Kind = for<'a> fn(
@@ -71,7 +17,7 @@ type Kind = for<'a> fn(
     &'a Server,
 ) -> futures::future::BoxFuture<'a, anyhow::Result<String>>;
 
-fn corpus() -> Vec<(&'static str, Kind)> {
+pub fn corpus() -> Vec<(&'static str, Kind)> {
     vec![
         ("22 fragments, each spreading the last twice", |c, s| {
             Box::pin(post_described(c, &s.address, fragment_doubling(22)))
@@ -173,67 +119,7 @@ fn corpus() -> Vec<(&'static str, Kind)> {
     ]
 }
 
-/// The running release binary.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> anyhow::Result<Server> {
-        let db = |name: &str| format!("sqlite://{}/{name}?mode=rwc", dir.display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cqrs-users"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-level",
-                "warn,cqrs_users=info",
-            ])
-            .args(["--database-url", &db("write.db")])
-            .args(["--read-database-url", &db("read.db")])
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let address = loop {
-            let line = rx.recv_timeout(Duration::from_secs(60))?;
-            if let Some(rest) = line.split("playground at ").nth(1) {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                break url.trim_end_matches('/').to_owned();
-            }
-        };
-        Ok(Server { child, address })
-    }
-
-    /// A `/proc/<pid>/status` figure in KiB (`VmRSS` now, `VmHWM` the peak).
-    fn memory(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mib(kib: u64) -> u64 {
-    kib / 1024
-}
-
-fn create_user(email: &str) -> Value {
+pub fn create_user(email: &str) -> Value {
     json!({
         "query": "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
         "variables": { "i": { "name": "Bench", "email": email } }
@@ -258,7 +144,7 @@ fn aliases(n: usize) -> Value {
     json!({ "query": format!("{{{fields}}}") })
 }
 
-async fn post(client: &reqwest::Client, address: &str, body: &Value) -> anyhow::Result<Value> {
+pub async fn post(client: &reqwest::Client, address: &str, body: &Value) -> anyhow::Result<Value> {
     let response = client
         .post(format!("{address}/graphql"))
         .json(body)
