@@ -110,6 +110,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub session_limits: SessionLimits,
+
+    #[command(flatten)]
+    pub ws_limits: WsLimits,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no
@@ -150,6 +153,26 @@ pub struct SessionLimits {
         global = true
     )]
     pub db_statement_timeout_ms: u64,
+}
+
+/// Limits on GraphQL over WebSocket and on what subscribers may take from the instance.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WsLimits {
+    /// Connections to the write database for subscribers replaying the log, their own pool:
+    /// the projector and the live tail never wait for them.
+    #[arg(long, env = "SUBSCRIPTION_REPLAY_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub subscription_replay_connections: u32,
+
+    /// How long a replay waits for one of those connections, in milliseconds; the subscription
+    /// then fails with `SERVICE_UNAVAILABLE`.
+    #[arg(long, env = "SUBSCRIPTION_REPLAY_WAIT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub subscription_replay_wait_ms: u64,
+}
+
+impl WsLimits {
+    pub fn replay_wait(&self) -> Duration {
+        Duration::from_millis(self.subscription_replay_wait_ms)
+    }
 }
 
 impl ServeConfig {

@@ -12,6 +12,7 @@ mod delete_user;
 mod faults;
 mod freeze;
 mod get_user;
+mod hostile_ws;
 mod http;
 mod instances;
 mod list_users;

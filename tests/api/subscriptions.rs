@@ -133,7 +133,8 @@ async fn a_stalled_subscriber_does_not_stall_others(backend: Backend) {
 async fn a_lagging_stream_catches_up_from_the_log(backend: Backend) {
     let app = spawn_app(backend).await;
     let stop = CancellationToken::new();
-    let live = LiveEvents::new(app.write_db.clone(), 4, stop.clone());
+    let db = app.write_db.clone();
+    let live = LiveEvents::new(db.clone(), db, 4, stop.clone());
     let wake = Wakeup::default();
     let poll = Duration::from_secs(1);
     let tail = live
