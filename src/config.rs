@@ -155,9 +155,42 @@ pub struct SessionLimits {
     pub db_statement_timeout_ms: u64,
 }
 
-/// Limits on GraphQL over WebSocket and on what subscribers may take from the instance.
+/// Limits on GraphQL over WebSocket and on what subscribers may take from the instance. The
+/// codes are graphql-transport-ws's (4408, 4401, 4409, 4429, 4400); the legacy `graphql-ws`
+/// protocol gets the same. Each default leaves room for GraphiQL and Apollo's `GraphQLWsLink`,
+/// which send `connection_init` at once and hold a few subscriptions per socket.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct WsLimits {
+    /// How long a new WebSocket may take to send `connection_init`, in milliseconds; it is then
+    /// closed with 4408 (the graphql-ws library's `connectionInitWaitTimeout` is also 3 s).
+    #[arg(long, env = "WS_INIT_TIMEOUT_MS", default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_init_timeout_ms: u64,
+
+    /// How often each WebSocket is sent a ping frame, in milliseconds. Every WebSocket stack
+    /// (browsers included) answers it itself, so no GraphQL client needs to know.
+    #[arg(long, env = "WS_PING_INTERVAL_MS", default_value_t = 15000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_ping_interval_ms: u64,
+
+    /// How long a WebSocket peer may take to answer a ping, or to take a message sent to it, in
+    /// milliseconds; it is then closed with 3008 (timeout) as dead.
+    #[arg(long, env = "WS_PONG_TIMEOUT_MS", default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_pong_timeout_ms: u64,
+
+    /// The largest WebSocket message (and frame) a client may send, in bytes; a larger one closes
+    /// the socket with 1009 before it is buffered.
+    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 65536, value_parser = clap::value_parser!(u64).range(256..=(64 << 20)))]
+    pub ws_max_message_bytes: u64,
+
+    /// The most operations open at once on one WebSocket; one more is refused with an `error`
+    /// message (`TOO_MANY_SUBSCRIPTIONS`) and the others go on.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ws_max_subscriptions: u64,
+
+    /// The most WebSockets one instance serves at once; beyond it an upgrade is refused with 503
+    /// and `SERVICE_OVERLOADED`.
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub ws_max_connections: u64,
+
     /// Connections to the write database for subscribers replaying the log, their own pool:
     /// the projector and the live tail never wait for them.
     #[arg(long, env = "SUBSCRIPTION_REPLAY_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
@@ -170,6 +203,18 @@ pub struct WsLimits {
 }
 
 impl WsLimits {
+    pub fn init_timeout(&self) -> Duration {
+        Duration::from_millis(self.ws_init_timeout_ms)
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ws_ping_interval_ms)
+    }
+
+    pub fn pong_timeout(&self) -> Duration {
+        Duration::from_millis(self.ws_pong_timeout_ms)
+    }
+
     pub fn replay_wait(&self) -> Duration {
         Duration::from_millis(self.subscription_replay_wait_ms)
     }

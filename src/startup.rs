@@ -23,7 +23,7 @@ use crate::notify;
 use crate::projections::{Lease, Projector, ProjectorSettings, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
 use crate::signals::{ProjectionProgress, Wakeup};
-use crate::subscriptions::LiveEvents;
+use crate::subscriptions::{Admission, LiveEvents};
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -72,6 +72,7 @@ impl Application {
             databases.log.clone(),
             databases.replay.clone(),
             buffer,
+            Admission::new(config.ws_limits),
             shutdown.clone(),
         );
         let live_start = events::visible_head(&databases.log)

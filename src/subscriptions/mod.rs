@@ -10,6 +10,9 @@
 //!
 //! Replays read through their own small pool (`Databases::replay`), never the tail's: a flood of
 //! subscribers queues there, each read bounded by its wait, and fails only its own subscription.
+//! `Admission` bounds how many subscriber connections the instance serves.
+
+mod admission;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +26,8 @@ use crate::domain::LogPosition;
 use crate::events::{self, Pace, ReadError, RecordedEvent};
 use crate::signals::Wakeup;
 
+pub use admission::{Admission, Admitted};
+
 /// Events read from the log per query.
 const BATCH: u64 = 500;
 
@@ -34,6 +39,7 @@ pub struct LiveEvents {
     /// Subscribers' connections to the log, for replays.
     replays: DatabaseConnection,
     live: broadcast::Sender<Arc<RecordedEvent>>,
+    admission: Admission,
     shutdown: CancellationToken,
 }
 
@@ -46,6 +52,7 @@ impl LiveEvents {
         db: DatabaseConnection,
         replays: DatabaseConnection,
         buffer: usize,
+        admission: Admission,
         shutdown: CancellationToken,
     ) -> Self {
         let (live, _) = broadcast::channel(buffer.max(1));
@@ -53,8 +60,14 @@ impl LiveEvents {
             db,
             replays,
             live,
+            admission,
             shutdown,
         }
+    }
+
+    /// Who may connect to subscribe, and the limits each connection keeps.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Every event after `after`, in log order, then each new one as it is committed.

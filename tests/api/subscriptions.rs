@@ -7,7 +7,7 @@ use std::time::Duration;
 use cqrs_users::domain::LogPosition;
 use cqrs_users::events::RecordedEvent;
 use cqrs_users::signals::Wakeup;
-use cqrs_users::subscriptions::LiveEvents;
+use cqrs_users::subscriptions::{Admission, LiveEvents};
 use futures::StreamExt;
 use futures::future::join_all;
 use serde_json::Value;
@@ -134,7 +134,8 @@ async fn a_lagging_stream_catches_up_from_the_log(backend: Backend) {
     let app = spawn_app(backend).await;
     let stop = CancellationToken::new();
     let db = app.write_db.clone();
-    let live = LiveEvents::new(db.clone(), db, 4, stop.clone());
+    let admission = Admission::new(app.config.ws_limits);
+    let live = LiveEvents::new(db.clone(), db, 4, admission, stop.clone());
     let wake = Wakeup::default();
     let poll = Duration::from_secs(1);
     let tail = live

@@ -79,6 +79,15 @@ impl Socket {
             .await;
     }
 
+    /// Stops operation `id` (`complete`, or `stop`).
+    pub async fn complete(&mut self, id: &str) {
+        let stop = match self.protocol {
+            Protocol::TransportWs => "complete",
+            Protocol::LegacyWs => "stop",
+        };
+        self.send(json!({ "id": id, "type": stop })).await;
+    }
+
     /// The next raw protocol message (pings answered, pongs skipped).
     pub async fn receive(&mut self, within: Duration) -> Option<Value> {
         loop {
