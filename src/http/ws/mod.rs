@@ -121,8 +121,9 @@ async fn serve(
         |sent: Option<Instant>| sent.unwrap_or_else(Instant::now) + limits.pong_timeout();
 
     let end = loop {
+        // Unbiased: a busy stream of events must not starve the client's messages or the
+        // deadlines.
         let outgoing = tokio::select! {
-            biased;
             sent = executor.next() => match sent {
                 Some(WsMessage::Text(text)) => {
                     guard.sent(&text);
