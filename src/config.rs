@@ -187,8 +187,9 @@ pub struct WsLimits {
     pub ws_max_subscriptions: u64,
 
     /// The most WebSockets one instance serves at once; beyond it an upgrade is refused with 503
-    /// and `SERVICE_OVERLOADED`.
-    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    /// and `SERVICE_OVERLOADED`. Each holds a file descriptor, and many systems give a process
+    /// 1024 unless raised: this leaves half to HTTP and the database pools.
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub ws_max_connections: u64,
 
     /// Connections to the write database for subscribers replaying the log, their own pool:

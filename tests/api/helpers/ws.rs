@@ -91,19 +91,24 @@ impl Socket {
     /// The next raw protocol message (pings answered, pongs skipped).
     pub async fn receive(&mut self, within: Duration) -> Option<Value> {
         loop {
+            let value = self.receive_any(within).await?;
+            match value["type"].as_str() {
+                Some("ping") => self.send(json!({ "type": "pong" })).await,
+                Some("pong") | Some("ka") => {}
+                _ => return Some(value),
+            }
+        }
+    }
+
+    /// The next protocol message, whatever it is (`None` once closed or after `within`).
+    pub async fn receive_any(&mut self, within: Duration) -> Option<Value> {
+        loop {
             let message = tokio::time::timeout(within, self.socket.next())
                 .await
                 .ok()??
                 .ok()?;
             match message {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    match value["type"].as_str() {
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        Some("pong") | Some("ka") => {}
-                        _ => return Some(value),
-                    }
-                }
+                Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
                 Message::Close(_) => return None,
                 _ => {}
             }
