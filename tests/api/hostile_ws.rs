@@ -236,7 +236,7 @@ async fn a_flood_of_subscriptions_leaves_the_projector_alone(backend: Backend) {
     app.assert_unharmed(app.write_counts().await).await;
 }
 
-/// With one replay connection and a wait of 1 ms, fifty subscriptions replaying a thousand
+/// With one replay connection and a wait of 20 ms, fifty subscriptions replaying a thousand
 /// events each at once: those whose replay gets no connection in time fail alone, with a code,
 /// while the others stream on the same socket, which stays open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +245,7 @@ async fn a_replay_without_a_connection_fails_that_subscription_alone() {
         "--subscription-replay-connections",
         "1",
         "--subscription-replay-wait-ms",
-        "1",
+        "20",
     ];
     let app = spawn_app_with(Backend::Sqlite, &flags).await;
     history(&app).await;
