@@ -28,7 +28,7 @@ const TCP_KEEPALIVES: [(&str, &str); 3] = [
     ("tcp_keepalives_count", "3"),
 ];
 
-/// Connections that only read the event log (projector, subscriptions), apart from `write`.
+/// Connections that only read the event log (the projector, the live tail), apart from `write`.
 const LOG_READERS: u32 = 4;
 
 /// The pools. With no separate read database `read` is the `write` pool.
@@ -36,10 +36,15 @@ const LOG_READERS: u32 = 4;
 pub struct Databases {
     /// Commands' transactions. On SQLite one connection: the database has one writer.
     pub write: DatabaseConnection,
-    /// Reads of the event log, on the write database: the projector, the live tail and
-    /// subscribers replaying history never wait behind commands for a connection, nor hold
-    /// SQLite's single writer connection.
+    /// Reads of the event log, on the write database, by the projector and the live tail alone:
+    /// they never wait behind commands or subscribers for a connection, nor hold SQLite's single
+    /// writer connection.
     pub log: DatabaseConnection,
+    /// Reads of the event log for subscribers replaying history, on the write database: their
+    /// own few connections (`WsLimits`), so no number of subscribers can take the log pool's
+    /// from the projector and the tail. A replay waits for one at most
+    /// `--subscription-replay-wait-ms`, then fails as unavailable.
+    pub replay: DatabaseConnection,
     pub read: DatabaseConnection,
 }
 
@@ -76,14 +81,22 @@ async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
     let write_url = config.write_database_url();
     let read_url = config.read_database_url();
     let limits = &config.session_limits;
+    let ws = &config.ws_limits;
     let write = connect(write_url, Pool::Write, config.max_connections, limits).await?;
     let log = connect(write_url, Pool::Log, LOG_READERS, limits).await?;
+    let replays = ws.subscription_replay_connections;
+    let replay = connect(write_url, Pool::Replay(ws.replay_wait()), replays, limits).await?;
     let read = if read_url == write_url {
         write.clone()
     } else {
         connect(read_url, Pool::Read, config.read_max_connections, limits).await?
     };
-    Ok(Databases { write, log, read })
+    Ok(Databases {
+        write,
+        log,
+        replay,
+        read,
+    })
 }
 
 /// Which of the pools (see `Databases`) a connection serves.
@@ -91,6 +104,8 @@ async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
 enum Pool {
     Write,
     Log,
+    /// With how long a replay waits for a connection.
+    Replay(Duration),
     Read,
 }
 
@@ -100,7 +115,16 @@ impl Pool {
         match self {
             Pool::Write => "write",
             Pool::Log => "log",
+            Pool::Replay(_) => "replay",
             Pool::Read => "read",
+        }
+    }
+
+    /// How long a caller waits for one of its connections before it fails (fast, clearly).
+    fn acquire_timeout(self) -> Duration {
+        match self {
+            Pool::Replay(wait) => wait,
+            _ => ACQUIRE_TIMEOUT,
         }
     }
 }
@@ -117,7 +141,7 @@ async fn connect(
     options
         .max_connections(max_connections)
         .min_connections(1)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .acquire_timeout(pool.acquire_timeout())
         .connect_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {

@@ -23,7 +23,7 @@ use crate::notify;
 use crate::projections::{Lease, Projector, ProjectorSettings, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
 use crate::signals::{ProjectionProgress, Wakeup};
-use crate::subscriptions::LiveEvents;
+use crate::subscriptions::{Admission, LiveEvents};
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
@@ -69,7 +69,13 @@ impl Application {
         );
         // Subscribers start from the log's visible head as of now, before any request is served.
         let buffer = usize::try_from(config.subscription_buffer).unwrap_or(usize::MAX);
-        let live = LiveEvents::new(databases.log.clone(), buffer, shutdown.clone());
+        let live = LiveEvents::new(
+            databases.log.clone(),
+            databases.replay.clone(),
+            buffer,
+            Admission::new(config.ws_limits),
+            shutdown.clone(),
+        );
         let live_start = events::visible_head(&databases.log)
             .await
             .context("find the head of the event log")?;
@@ -186,6 +192,7 @@ impl Application {
         for db in [
             self.databases.write,
             self.databases.log,
+            self.databases.replay,
             self.databases.read,
         ] {
             if let Err(err) = db.close().await {

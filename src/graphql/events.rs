@@ -5,9 +5,9 @@ use futures::{Stream, StreamExt};
 
 use crate::domain::LogPosition;
 use crate::events::{RecordedEvent, UserEvent as DomainEvent};
-use crate::graphql::error::internal;
 use crate::graphql::scalars::DateTime;
 use crate::subscriptions::LiveEvents;
+use crate::telemetry::Fault;
 
 /// Something that happened to a user, in the global order of the event log.
 #[derive(Interface)]
@@ -109,7 +109,8 @@ impl EventsSubscription {
         let live = ctx.data::<LiveEvents>()?;
         Ok(live.after(after).map(|event| match event {
             Ok(event) => Ok(UserEvent::from(event.as_ref())),
-            Err(err) => Err(internal(anyhow::Error::new(err))),
+            // A replay that found no connection in time is unavailable, not a bug.
+            Err(err) => Err(Fault::from(anyhow::Error::new(err)).into()),
         }))
     }
 }

@@ -7,6 +7,12 @@
 //! later log read also sees, the switch has no gap and no duplicate. A subscriber that falls more
 //! than the channel's capacity behind is not waited for: it goes back to reading the log from
 //! where it stopped, so a slow subscriber never stalls the tail or the others.
+//!
+//! Replays read through their own small pool (`Databases::replay`), never the tail's: a flood of
+//! subscribers queues there, each read bounded by its wait, and fails only its own subscription.
+//! `Admission` bounds how many subscriber connections the instance serves.
+
+mod admission;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,24 +26,48 @@ use crate::domain::LogPosition;
 use crate::events::{self, Pace, ReadError, RecordedEvent};
 use crate::signals::Wakeup;
 
+pub use admission::{Admission, Admitted};
+
 /// Events read from the log per query.
 const BATCH: u64 = 500;
 
 /// The live feed of this instance: hands out subscriptions, and `tail` keeps it fed.
 #[derive(Clone)]
 pub struct LiveEvents {
+    /// The tail's connections to the log.
     db: DatabaseConnection,
+    /// Subscribers' connections to the log, for replays.
+    replays: DatabaseConnection,
     live: broadcast::Sender<Arc<RecordedEvent>>,
+    admission: Admission,
     shutdown: CancellationToken,
 }
 
 impl LiveEvents {
-    /// `db` is the write database (the log); `buffer` is how many live events are kept for
-    /// subscribers (one further behind reads the log instead). Streams end when `shutdown` is
-    /// cancelled (the server's shutdown: clients get `complete`).
-    pub fn new(db: DatabaseConnection, buffer: usize, shutdown: CancellationToken) -> Self {
+    /// `db` (the tail's) and `replays` (subscribers') are pools on the write database, the log;
+    /// `buffer` is how many live events are kept for subscribers (one further behind reads the
+    /// log instead). Streams end when `shutdown` is cancelled (the server's shutdown: clients get
+    /// `complete`).
+    pub fn new(
+        db: DatabaseConnection,
+        replays: DatabaseConnection,
+        buffer: usize,
+        admission: Admission,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (live, _) = broadcast::channel(buffer.max(1));
-        Self { db, live, shutdown }
+        Self {
+            db,
+            replays,
+            live,
+            admission,
+            shutdown,
+        }
+    }
+
+    /// Who may connect to subscribe, and the limits each connection keeps.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Every event after `after`, in log order, then each new one as it is committed.
@@ -45,7 +75,8 @@ impl LiveEvents {
         &self,
         after: LogPosition,
     ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
-        let (db, live, shutdown) = (self.db.clone(), self.live.clone(), self.shutdown.clone());
+        let db = self.replays.clone();
+        let (live, shutdown) = (self.live.clone(), self.shutdown.clone());
         async_stream::try_stream! {
             let mut cursor = after;
             'replay: loop {

@@ -16,6 +16,7 @@ mod hostile_arguments;
 mod hostile_connections;
 mod hostile_http;
 mod hostile_query;
+mod hostile_ws;
 mod http;
 mod instances;
 mod list_users;

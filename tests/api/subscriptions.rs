@@ -1,5 +1,6 @@
 //! Subscription.userEvents over WebSocket: replay then live without gap or duplicate, the same
-//! sequence for every subscriber, slow subscribers that stall nobody, both protocols.
+//! sequence for every subscriber, slow subscribers that stall nobody, both protocols, and a
+//! well-behaved client the limits leave alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,13 +8,13 @@ use std::time::Duration;
 use cqrs_users::domain::LogPosition;
 use cqrs_users::events::RecordedEvent;
 use cqrs_users::signals::Wakeup;
-use cqrs_users::subscriptions::LiveEvents;
+use cqrs_users::subscriptions::{Admission, LiveEvents};
 use futures::StreamExt;
 use futures::future::join_all;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::ws::{Protocol, Subscription};
+use crate::helpers::ws::{Protocol, Socket, Subscription};
 use crate::helpers::{Backend, both_engines, spawn_app};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -133,7 +134,9 @@ async fn a_stalled_subscriber_does_not_stall_others(backend: Backend) {
 async fn a_lagging_stream_catches_up_from_the_log(backend: Backend) {
     let app = spawn_app(backend).await;
     let stop = CancellationToken::new();
-    let live = LiveEvents::new(app.write_db.clone(), 4, stop.clone());
+    let db = app.write_db.clone();
+    let admission = Admission::new(app.config.ws_limits);
+    let live = LiveEvents::new(db.clone(), db, 4, admission, stop.clone());
     let wake = Wakeup::default();
     let poll = Duration::from_secs(1);
     let tail = live
@@ -184,6 +187,31 @@ async fn shutdown_completes_open_subscriptions(backend: Backend) {
     }
 }
 
+/// The limits are not in the way of a client such as Apollo's `GraphQLWsLink`: `ping` before
+/// and after `connection_init` is answered with `pong`, and after a `complete` the same id may
+/// subscribe again.
+async fn a_client_like_apollos_is_not_in_the_way(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("Ada", "ada@example.com").await;
+    let mut socket = Socket::connect(app.address(), Protocol::TransportWs).await;
+    let pong = async |socket: &mut Socket| {
+        socket.send(json!({ "type": "ping" })).await;
+        let pong = socket.receive_any(WAIT).await.expect("an answer to ping");
+        assert_eq!(pong["type"], "pong", "{pong}");
+    };
+    pong(&mut socket).await;
+    socket.init().await;
+    pong(&mut socket).await;
+    for _ in 0..2 {
+        socket.subscribe("1", None).await;
+        let event = socket.receive(WAIT).await.expect("the replayed event");
+        assert_eq!(event["payload"]["data"]["userEvents"]["name"], "Ada");
+        socket.complete("1").await;
+        let complete = socket.receive(WAIT).await.expect("complete");
+        assert_eq!(complete["type"], "complete", "{complete}");
+    }
+}
+
 both_engines!(
     replays_after_a_position_then_streams_live,
     replays_everything_over_the_legacy_protocol,
@@ -192,4 +220,5 @@ both_engines!(
     a_stalled_subscriber_does_not_stall_others,
     a_lagging_stream_catches_up_from_the_log,
     shutdown_completes_open_subscriptions,
+    a_client_like_apollos_is_not_in_the_way,
 );

@@ -1,4 +1,5 @@
-//! A GraphQL-over-WebSocket client for tests: `graphql-transport-ws`, or the legacy `graphql-ws`.
+//! A GraphQL-over-WebSocket client for tests: `graphql-transport-ws`, or the legacy `graphql-ws`;
+//! `Subscription` for one subscription, `Socket` for speaking the protocol (or not) by hand.
 
 use std::time::Duration;
 
@@ -19,10 +20,127 @@ pub enum Protocol {
     LegacyWs,
 }
 
+impl Protocol {
+    /// Its `Sec-WebSocket-Protocol` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::TransportWs => "graphql-transport-ws",
+            Protocol::LegacyWs => "graphql-ws",
+        }
+    }
+}
+
+/// One WebSocket to `/graphql`, nothing sent yet.
+pub struct Socket {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub protocol: Protocol,
+}
+
 /// One subscription on its own connection.
 pub struct Subscription {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    protocol: Protocol,
+    socket: Socket,
+}
+
+impl Socket {
+    /// Opens a WebSocket to `address` (http://host:port) asking for `protocol`.
+    pub async fn connect(address: &str, protocol: Protocol) -> Socket {
+        let url = format!("{}/graphql", address.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().unwrap();
+        let name = protocol.name();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", HeaderValue::from_static(name));
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        assert_eq!(response.headers()["sec-websocket-protocol"], name);
+        Socket { socket, protocol }
+    }
+
+    /// Sends `connection_init` and waits for the ack.
+    pub async fn init(&mut self) {
+        self.send(json!({ "type": "connection_init", "payload": {} }))
+            .await;
+        let ack = self
+            .receive(Duration::from_secs(5))
+            .await
+            .expect("connection_ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+    }
+
+    /// Starts `userEvents` after `after` as operation `id` (`subscribe`, or `start`).
+    pub async fn subscribe(&mut self, id: &str, after: Option<&str>) {
+        let start = match self.protocol {
+            Protocol::TransportWs => "subscribe",
+            Protocol::LegacyWs => "start",
+        };
+        let payload = json!({ "query": USER_EVENTS, "variables": { "after": after } });
+        self.send(json!({ "id": id, "type": start, "payload": payload }))
+            .await;
+    }
+
+    /// Stops operation `id` (`complete`, or `stop`).
+    pub async fn complete(&mut self, id: &str) {
+        let stop = match self.protocol {
+            Protocol::TransportWs => "complete",
+            Protocol::LegacyWs => "stop",
+        };
+        self.send(json!({ "id": id, "type": stop })).await;
+    }
+
+    /// The next raw protocol message (pings answered, pongs skipped).
+    pub async fn receive(&mut self, within: Duration) -> Option<Value> {
+        loop {
+            let value = self.receive_any(within).await?;
+            match value["type"].as_str() {
+                Some("ping") => self.send(json!({ "type": "pong" })).await,
+                Some("pong") | Some("ka") => {}
+                _ => return Some(value),
+            }
+        }
+    }
+
+    /// The next protocol message, whatever it is (`None` once closed or after `within`).
+    pub async fn receive_any(&mut self, within: Duration) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(within, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Text(text) => return Some(serde_json::from_str(&text).unwrap()),
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads until the server closes the socket, within `within`: its close code (1006 when the
+    /// connection ended without a close frame), or `None` if it stayed open.
+    pub async fn closed(&mut self, within: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next()).await;
+            match next.ok()? {
+                Some(Ok(Message::Close(Some(frame)))) => return Some(frame.code.into()),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return Some(1006),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Sends one JSON message.
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(value.to_string()).await;
+    }
+
+    /// Sends one text message as it is.
+    pub async fn send_text(&mut self, text: String) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("the socket takes a message");
+    }
 }
 
 impl Subscription {
@@ -32,43 +150,16 @@ impl Subscription {
         after: Option<&str>,
         protocol: Protocol,
     ) -> Subscription {
-        let url = format!("{}/graphql", address.replacen("http", "ws", 1));
-        let mut request = url.into_client_request().unwrap();
-        let name = match protocol {
-            Protocol::TransportWs => "graphql-transport-ws",
-            Protocol::LegacyWs => "graphql-ws",
-        };
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static(name));
-        let (socket, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("WebSocket connects");
-        assert_eq!(response.headers()["sec-websocket-protocol"], name);
-        let mut subscription = Subscription { socket, protocol };
-        subscription
-            .send(json!({ "type": "connection_init", "payload": {} }))
-            .await;
-        let ack = subscription
-            .receive(Duration::from_secs(5))
-            .await
-            .expect("connection_ack");
-        assert_eq!(ack["type"], "connection_ack", "{ack}");
-        let start = match protocol {
-            Protocol::TransportWs => "subscribe",
-            Protocol::LegacyWs => "start",
-        };
-        let payload = json!({ "query": USER_EVENTS, "variables": { "after": after } });
-        subscription
-            .send(json!({ "id": "1", "type": start, "payload": payload }))
-            .await;
-        subscription
+        let mut socket = Socket::connect(address, protocol).await;
+        socket.init().await;
+        socket.subscribe("1", after).await;
+        Subscription { socket }
     }
 
     /// The next event's `userEvents` value, or the whole message if it is not data.
     pub async fn next(&mut self, within: Duration) -> Option<Value> {
         let message = self.receive(within).await?;
-        let data_type = match self.protocol {
+        let data_type = match self.socket.protocol {
             Protocol::TransportWs => "next",
             Protocol::LegacyWs => "data",
         };
@@ -97,30 +188,6 @@ impl Subscription {
 
     /// The next raw protocol message (pings answered, pongs skipped).
     pub async fn receive(&mut self, within: Duration) -> Option<Value> {
-        loop {
-            let message = tokio::time::timeout(within, self.socket.next())
-                .await
-                .ok()??
-                .ok()?;
-            match message {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    match value["type"].as_str() {
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        Some("pong") | Some("ka") => {}
-                        _ => return Some(value),
-                    }
-                }
-                Message::Close(_) => return None,
-                _ => {}
-            }
-        }
-    }
-
-    async fn send(&mut self, value: Value) {
-        self.socket
-            .send(Message::Text(value.to_string().into()))
-            .await
-            .unwrap();
+        self.socket.receive(within).await
     }
 }

@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod limits;
+
+pub use limits::{HttpLimits, QueryLimits, WsLimits};
+
 /// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
 pub const DEFAULT_WRITE_DATABASE_URL: &str = "sqlite://data/write.db";
 pub const DEFAULT_READ_DATABASE_URL: &str = "sqlite://data/read.db";
@@ -116,50 +120,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub http_limits: HttpLimits,
-}
 
-/// What one GraphQL request may ask for, checked before anything runs; each refusal is a GraphQL
-/// error with its own `extensions.code`. The defaults pass GraphiQL's full introspection and every
-/// playground operation with room to spare (README, "Limits").
-#[derive(Debug, Clone, Copy, Args)]
-pub struct QueryLimits {
-    /// Most fields one HTTP request may resolve, fragments expanded and each `users.items`
-    /// selection counted once per item `pageSize` allows; the operations of a batch share it.
-    #[arg(long, env = "MAX_QUERY_COST", default_value_t = 5000)]
-    pub max_query_cost: u64,
-
-    /// Deepest nesting of fields in an operation.
-    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 20)]
-    pub max_query_depth: usize,
-
-    /// Deepest nesting of selection sets, fragments and inline fragments included.
-    #[arg(long, env = "MAX_RECURSIVE_DEPTH", default_value_t = 32)]
-    pub max_recursive_depth: usize,
-
-    /// Most aliases in one document.
-    #[arg(long, env = "MAX_ALIASES", default_value_t = 30)]
-    pub max_aliases: usize,
-
-    /// Most fields at the root of one operation, fragments expanded.
-    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
-    pub max_root_fields: usize,
-
-    /// Most lexical tokens in one document, counted before it is parsed.
-    #[arg(long, env = "MAX_TOKENS", default_value_t = 1000)]
-    pub max_tokens: usize,
-
-    /// Most directives on one field, fragment spread or inline fragment.
-    #[arg(long, env = "MAX_DIRECTIVES", default_value_t = 4)]
-    pub max_directives: usize,
-
-    /// Most errors in one response; the rest are replaced by one error saying how many.
-    #[arg(long, env = "MAX_ERRORS", default_value_t = 50)]
-    pub max_errors: usize,
-
-    /// Most introspection fields listing types (`fields`, `interfaces`, `possibleTypes`,
-    /// `inputFields`) nested in one another; full introspection nests 1.
-    #[arg(long, env = "MAX_INTROSPECTION_DEPTH", default_value_t = 3)]
-    pub max_introspection_depth: usize,
+    #[command(flatten)]
+    pub ws_limits: WsLimits,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no
@@ -200,75 +163,6 @@ pub struct SessionLimits {
         global = true
     )]
     pub db_statement_timeout_ms: u64,
-}
-
-/// What one HTTP client may ask of an instance: how big, how slow, how many at once, and how long
-/// shutdown waits for it. Each default is far above what the playground or Apollo Client send
-/// (README, "Limits").
-#[derive(Debug, Clone, Copy, Args)]
-pub struct HttpLimits {
-    /// The largest request body, in bytes; a larger one is refused with 413 as soon as its
-    /// `Content-Length` or its streamed bytes pass it, the rest unread.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
-    pub max_body_bytes: u64,
-
-    /// The largest request head (request line and headers), in bytes; hyper answers 431 past it.
-    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024))]
-    pub max_header_bytes: u64,
-
-    /// How long a connection may take to send a request's headers, in milliseconds (also how long
-    /// an idle keep-alive connection stays open); then it is closed.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_read_timeout_ms: u64,
-
-    /// How long a request's whole body may take to arrive, in milliseconds; then 408.
-    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_read_timeout_ms: u64,
-
-    /// How long a request may take from its headers to its answer, in milliseconds, a
-    /// consistency-token wait included; then 504. A WebSocket is bound only until its upgrade.
-    #[arg(long, env = "REQUEST_DEADLINE_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_deadline_ms: u64,
-
-    /// Most requests one instance serves at once (`/healthz` and `/readyz` aside); the next is
-    /// refused at once with 503 and `Retry-After` instead of queueing.
-    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub max_in_flight: u64,
-
-    /// After SIGTERM, how long in-flight requests get to finish, in milliseconds, before their
-    /// connections are closed and the process goes on to exit.
-    #[arg(long, env = "SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
-    pub shutdown_grace_ms: u64,
-}
-
-impl HttpLimits {
-    pub fn max_body_bytes(&self) -> usize {
-        usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX)
-    }
-
-    pub fn max_header_bytes(&self) -> usize {
-        usize::try_from(self.max_header_bytes).unwrap_or(usize::MAX)
-    }
-
-    pub fn max_in_flight(&self) -> usize {
-        usize::try_from(self.max_in_flight).unwrap_or(usize::MAX)
-    }
-
-    pub fn header_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_read_timeout_ms)
-    }
-
-    pub fn body_read_timeout(&self) -> Duration {
-        Duration::from_millis(self.body_read_timeout_ms)
-    }
-
-    pub fn request_deadline(&self) -> Duration {
-        Duration::from_millis(self.request_deadline_ms)
-    }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
 }
 
 impl ServeConfig {
