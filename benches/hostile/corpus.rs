@@ -110,6 +110,10 @@ pub fn corpus() -> Vec<(&'static str, Kind)> {
             let head = b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"query\":";
             Box::pin(slow_connections(&s.address, 50, head))
         }),
+        (
+            "300 concurrent requests at the cost limit (10 pages of 100 users)",
+            |c, s| Box::pin(at_the_limit(c, &s.address, 300)),
+        ),
         ("200 WebSockets that never send connection_init", |_, s| {
             Box::pin(idle_websockets(&s.address, 200))
         }),
@@ -322,4 +326,24 @@ async fn many_subscriptions(address: &str, n: usize) -> anyhow::Result<String> {
     })
     .await;
     Ok(format!("{seen:?}"))
+}
+
+/// Sends `n` requests at once, each as costly as the limit lets one be (ten aliased pages of 100
+/// users), and counts the answers by status and code.
+async fn at_the_limit(client: &reqwest::Client, address: &str, n: usize) -> anyhow::Result<String> {
+    let fields: String = (0..10)
+        .map(|i| {
+            format!(
+                "p{i}: users(page: {}, pageSize: 100) {{ items {{ id name email }} }} ",
+                i + 1
+            )
+        })
+        .collect();
+    let body = serde_json::to_vec(&json!({ "query": format!("{{{fields}}}") }))?;
+    let requests = (0..n).map(|_| post_raw(client, address, "application/json", body.clone()));
+    let mut answers = std::collections::BTreeMap::<String, usize>::new();
+    for answer in futures::future::join_all(requests).await {
+        *answers.entry(answer?).or_default() += 1;
+    }
+    Ok(format!("{answers:?}"))
 }

@@ -207,12 +207,12 @@ async fn a_peer_that_stops_answering_pings_is_closed() {
     assert_closed_with(&app, &mut silent, 3008, (0, 0)).await;
 }
 
-/// A thousand subscriptions on one socket, each replaying a thousand events, while another
+/// Three hundred subscriptions on one socket, each replaying a hundred events, while another
 /// client writes and reads its write with the token: the projector records no failure and the
 /// read is answered. Without replays' own pool they take the log's connections from the projector
 /// (the read then times out at 5 s and the projector records a failure).
 async fn a_flood_of_subscriptions_leaves_the_projector_alone(backend: Backend) {
-    let app = spawn_app_with(backend, &["--ws-max-subscriptions", "1000"]).await;
+    let app = spawn_app_with(backend, &["--ws-max-subscriptions", "300"]).await;
     let mut flood = flood(&app).await;
 
     let written = app.create_user("Other", "other@example.com").await;
@@ -226,7 +226,7 @@ async fn a_flood_of_subscriptions_leaves_the_projector_alone(backend: Backend) {
     let status = app.projection_status().await;
     assert_eq!(status.last_error, None, "the projector recorded no failure");
 
-    for _ in 0..2000 {
+    for _ in 0..600 {
         let Some(message) = flood.receive(Duration::from_secs(2)).await else {
             break;
         };
@@ -248,7 +248,7 @@ async fn a_replay_without_a_connection_fails_that_subscription_alone() {
         "20",
     ];
     let app = spawn_app_with(Backend::Sqlite, &flags).await;
-    history(&app).await;
+    history(&app, 1000).await;
     let before = app.write_counts().await;
     let mut socket = connect(&app).await;
     socket.init().await;
@@ -279,9 +279,9 @@ async fn a_replay_without_a_connection_fails_that_subscription_alone() {
     app.assert_unharmed(before).await;
 }
 
-/// A thousand users, so that each replay from the start reads two batches.
-async fn history(app: &TestApp) {
-    for chunk in 0..40 {
+/// `users` users, created 25 at a time: a replay from the start sends that many events.
+async fn history(app: &TestApp, users: usize) {
+    for chunk in 0..users / 25 {
         join_all((0..25).map(|i| {
             let n = chunk * 25 + i;
             async move {
@@ -293,13 +293,15 @@ async fn history(app: &TestApp) {
     }
 }
 
-/// A socket with a thousand subscriptions replaying a thousand events each, that reads nothing:
-/// its buffers fill, the server's sends to it wait, and its replays stay queued for connections.
+/// A socket with three hundred subscriptions replaying a hundred events each, that reads
+/// nothing: its buffers fill, the server's sends to it wait, and a replay stalled between its
+/// read and its send holds its connection, so the others stay queued for connections.
 async fn flood(app: &TestApp) -> Socket {
-    history(app).await;
+    // A hundred events each: more than the socket's buffers hold once a few hundred replay.
+    history(app, 100).await;
     let mut flood = connect(app).await;
     flood.init().await;
-    for id in 0..1000 {
+    for id in 0..300 {
         flood.subscribe(&id.to_string(), None).await;
     }
     // Time for the server to fill the socket and wait (not a bound on anything).
