@@ -7,6 +7,11 @@ use cqrs_users::config::{Cli, Command, ProjectionsCommand, ServeConfig};
 use cqrs_users::startup::{self, Application};
 use cqrs_users::{db, graphql, projections, telemetry};
 
+/// mimalloc returns freed memory to the system; glibc's allocator kept a burst's peak for good
+/// (README, "Limits": RSS after the hostile corpus).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
