@@ -312,7 +312,7 @@ fn no_notify_outside_the_relay() {
 fn only_config_reads_the_environment() {
     assert_none(offenders(
         "src",
-        &["src/config.rs"],
+        &["src/config/"],
         &["env::var", "std::env", "dotenv"],
     ));
 }
