@@ -30,6 +30,9 @@ const TCP_KEEPALIVES: [(&str, &str); 3] = [
 
 /// Connections that only read the event log (the projector, the live tail), apart from `write`.
 const LOG_READERS: u32 = 4;
+/// Connections the projector writes the read model through (its batches, its lease), apart
+/// from `read`; on SQLite one, the read database's one writer.
+const PROJECTOR_WRITERS: u32 = 2;
 
 /// The pools. With no separate read database `read` is the `write` pool.
 #[derive(Clone)]
@@ -45,7 +48,12 @@ pub struct Databases {
     /// from the projector and the tail. A replay waits for one at most
     /// `--subscription-replay-wait-ms`, then fails as unavailable.
     pub replay: DatabaseConnection,
+    /// Queries' reads of the read model (and the operator commands' work on it).
     pub read: DatabaseConnection,
+    /// The projector's batches and lease on the read database, apart from `read`: no number of
+    /// queries can keep it waiting for a connection. With one SQLite file for both models it
+    /// is the `write` pool, since that file has one writer.
+    pub projector: DatabaseConnection,
 }
 
 /// Connects both pools and applies each database's migrations.
@@ -91,11 +99,17 @@ async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
     } else {
         connect(read_url, Pool::Read, config.read_max_connections, limits).await?
     };
+    let projector = if read_url == write_url && read_url.starts_with("sqlite:") {
+        write.clone()
+    } else {
+        connect(read_url, Pool::Projector, PROJECTOR_WRITERS, limits).await?
+    };
     Ok(Databases {
         write,
         log,
         replay,
         read,
+        projector,
     })
 }
 
@@ -107,6 +121,7 @@ enum Pool {
     /// With how long a replay waits for a connection.
     Replay(Duration),
     Read,
+    Projector,
 }
 
 impl Pool {
@@ -117,6 +132,7 @@ impl Pool {
             Pool::Log => "log",
             Pool::Replay(_) => "replay",
             Pool::Read => "read",
+            Pool::Projector => "projector",
         }
     }
 
@@ -153,7 +169,7 @@ async fn connect(
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("create directory {}", dir.display()))?;
         }
-        if writer {
+        if writer || pool == Pool::Projector {
             // SQLite has one writer at a time; a single connection queues writers in the pool
             // instead of making them race for the file lock.
             options.max_connections(1);

@@ -93,7 +93,7 @@ impl Application {
         let settings = projector_settings(config);
         let projector = Projector {
             log_db: databases.log.clone(),
-            read_db: databases.read.clone(),
+            read_db: databases.projector.clone(),
             progress: progress.clone(),
             appended: appended.clone(),
             lease: Lease::new(USERS_VIEW, instance, settings.lease_ttl),
@@ -194,6 +194,7 @@ impl Application {
             self.databases.log,
             self.databases.replay,
             self.databases.read,
+            self.databases.projector,
         ] {
             if let Err(err) = db.close().await {
                 tracing::debug!(error = %err, "closing a pool");

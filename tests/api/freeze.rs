@@ -37,7 +37,7 @@ async fn a_leader_frozen_in_its_batch_stalls_nobody_for_long() {
     app.start().await;
 
     let load = Load::start(app.address(), 6);
-    let caught = stop_when(&frozen, &app.read_db, "read").await;
+    let caught = stop_when(&frozen, &app.read_db, "projector").await;
     eprintln!("leader stopped inside its batch transaction after {caught} tries");
 
     reads_its_own_write(&app).await;
