@@ -44,6 +44,18 @@ pub mod codes {
     pub const OPERATION_NAME_REQUIRED: &str = "OPERATION_NAME_REQUIRED";
     pub const OPERATION_NOT_FOUND: &str = "OPERATION_NOT_FOUND";
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The body is over `--max-body-bytes`.
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// A body that is not `application/json`, or is compressed.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
+    /// The body did not arrive within `--body-read-timeout-ms`; nothing ran.
+    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
+    /// No answer within `--request-deadline-ms`; a mutation in it may have been applied.
+    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    /// `--max-in-flight` requests are being served; retry after `Retry-After` seconds.
+    pub const SERVICE_OVERLOADED: &str = "SERVICE_OVERLOADED";
+    /// A `subscribe` past `--ws-max-subscriptions` on one WebSocket; the others go on.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
 }
 
 impl From<InvalidInput> for async_graphql::Error {

@@ -14,7 +14,8 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::config::HttpLimits;
-use crate::http::refusal::{codes, refuse};
+use crate::graphql::codes;
+use crate::http::refusal::refuse;
 
 /// A GraphQL request (or a batch), read from a body that passed every check.
 pub(super) struct GraphQLBody(BatchRequest);

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::graphql::{AppSchema, codes};
 use crate::http::body::GraphQLBody;
-use crate::http::refusal::{self, refuse};
+use crate::http::refusal::refuse;
 use crate::http::ws;
 
 /// Most operations one batched POST may carry: a batch runs them all, so an unbounded one is a
@@ -52,7 +52,7 @@ pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Re
             Ok(request) if !request.0.query.is_empty() => request.into_inner(),
             _ => {
                 let message = "a GET needs a `query` parameter (and JSON `variables`, if any)";
-                let code = refusal::codes::BAD_REQUEST;
+                let code = codes::BAD_REQUEST;
                 return refuse(StatusCode::BAD_REQUEST, code, message);
             }
         };

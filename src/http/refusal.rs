@@ -8,23 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::BoxError;
 
-use crate::graphql::codes as graphql_codes;
-
-/// The values of `extensions.code` the HTTP layer adds to those of `graphql::codes`.
-pub mod codes {
-    /// The body is not a GraphQL request (malformed JSON, a duplicate key, no `query`).
-    pub const BAD_REQUEST: &str = "BAD_REQUEST";
-    /// The body is over `--max-body-bytes`.
-    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
-    /// A body that is not `application/json`, or is compressed.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "UNSUPPORTED_MEDIA_TYPE";
-    /// The body did not arrive within `--body-read-timeout-ms`; nothing ran.
-    pub const REQUEST_TIMEOUT: &str = "REQUEST_TIMEOUT";
-    /// No answer within `--request-deadline-ms`; a mutation in it may have been applied.
-    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
-    /// `--max-in-flight` requests are being served; retry after `Retry-After` seconds.
-    pub const SERVICE_OVERLOADED: &str = "SERVICE_OVERLOADED";
-}
+use crate::graphql::codes;
 
 /// How long a client refused for load is told to wait, in seconds.
 const RETRY_AFTER_SECONDS: u64 = 1;
@@ -47,7 +31,7 @@ pub(super) async fn not_found(request: Request) -> Response {
         "no such path: {}; GraphQL is at /graphql",
         request.uri().path()
     );
-    refuse(StatusCode::NOT_FOUND, graphql_codes::NOT_FOUND, message)
+    refuse(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
 }
 
 /// Gives an error answer that is not JSON (axum's 405 with its `Allow` header, a WebSocket
@@ -64,13 +48,13 @@ pub(super) async fn as_graphql_error(request: Request, next: Next) -> Response {
         return response;
     }
     let code = match status {
-        StatusCode::NOT_FOUND => graphql_codes::NOT_FOUND,
-        StatusCode::METHOD_NOT_ALLOWED => graphql_codes::METHOD_NOT_ALLOWED,
+        StatusCode::NOT_FOUND => codes::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED => codes::METHOD_NOT_ALLOWED,
         StatusCode::PAYLOAD_TOO_LARGE => codes::PAYLOAD_TOO_LARGE,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => codes::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::REQUEST_TIMEOUT => codes::REQUEST_TIMEOUT,
         s if s.is_client_error() => codes::BAD_REQUEST,
-        _ => graphql_codes::INTERNAL_SERVER_ERROR,
+        _ => codes::INTERNAL_SERVER_ERROR,
     };
     let message = format!(
         "{} {}",
@@ -113,7 +97,7 @@ pub(super) async fn overloaded_or_late(error: BoxError) -> Response {
         let message = "internal error";
         refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
-            graphql_codes::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL_SERVER_ERROR,
             message,
         )
     }

@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use async_graphql::http::{ClientMessage, WebSocketProtocols};
 use serde_json::json;
 
-/// `extensions.code` of a `subscribe` refused because the socket has its most operations open.
-pub(super) const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+use crate::graphql::codes;
 
 /// graphql-transport-ws's close codes (PROTOCOL.md), also used for the legacy protocol, which
 /// has none of its own.
@@ -116,7 +115,7 @@ impl Guard {
                 "this connection already has {} operations open, the most it may; complete one first",
                 self.most_open
             ),
-            "extensions": { "code": TOO_MANY_SUBSCRIPTIONS },
+            "extensions": { "code": codes::TOO_MANY_SUBSCRIPTIONS },
         });
         let payload = match self.protocol {
             WebSocketProtocols::GraphQLWS => json!([error]),
@@ -191,7 +190,7 @@ mod tests {
         assert_eq!(answer["id"], "2");
         assert_eq!(
             answer["payload"][0]["extensions"]["code"],
-            TOO_MANY_SUBSCRIPTIONS
+            codes::TOO_MANY_SUBSCRIPTIONS
         );
         guard.judge(br#"{"type":"complete","id":"1"}"#);
         assert!(matches!(

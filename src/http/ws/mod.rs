@@ -11,7 +11,6 @@ mod guard;
 use std::time::Duration;
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols, WsMessage};
-use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,12 +20,10 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::WsLimits;
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, codes};
+use crate::http::refusal::refuse;
 use crate::http::ws::guard::{Guard, Verdict, close};
 use crate::subscriptions::{Admitted, LiveEvents};
-
-/// `extensions.code` of an upgrade refused because the instance serves its most WebSockets.
-const SERVICE_OVERLOADED: &str = "SERVICE_OVERLOADED";
 
 /// Client messages accepted but not yet taken by the executor; the socket is not read beyond.
 const FORWARDED: usize = 16;
@@ -45,21 +42,25 @@ pub(super) async fn upgrade(schema: AppSchema, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
     let Some(protocol) = protocol(&parts.headers) else {
         let message = "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws";
-        return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", message);
+        return refuse(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message);
     };
     let Some(admission) = schema.data::<LiveEvents>().map(LiveEvents::admission) else {
         tracing::error!("the schema holds no LiveEvents; WebSockets are refused");
         let message = "subscriptions are not available";
         return refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_SERVER_ERROR",
+            codes::INTERNAL_SERVER_ERROR,
             message,
         );
     };
     let limits = *admission.limits();
     let Some(place) = admission.admit() else {
         let message = "this instance serves as many WebSockets as it may; retry shortly";
-        let mut response = refuse(StatusCode::SERVICE_UNAVAILABLE, SERVICE_OVERLOADED, message);
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::SERVICE_OVERLOADED,
+            message,
+        );
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -84,14 +85,6 @@ pub(super) async fn upgrade(schema: AppSchema, request: Request) -> Response {
 fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
     let offered = headers.get(header::SEC_WEBSOCKET_PROTOCOL)?.to_str().ok()?;
     offered.split(',').find_map(|p| p.trim().parse().ok())
-}
-
-/// An upgrade refused, answered as a GraphQL error with an HTTP status.
-fn refuse(status: StatusCode, code: &'static str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
-    });
-    (status, Json(body)).into_response()
 }
 
 /// Serves one socket until either side ends it or a limit closes it; `_place` is its place among
