@@ -68,21 +68,25 @@ pub(super) async fn as_graphql_error(request: Request, next: Next) -> Response {
     (parts, refused.into_body()).into_response()
 }
 
+/// Load shed at once: 503 `SERVICE_OVERLOADED`, with when to retry.
+pub(super) fn overloaded(message: &str) -> Response {
+    let mut response = refuse(
+        StatusCode::SERVICE_UNAVAILABLE,
+        codes::SERVICE_OVERLOADED,
+        message,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
+}
+
 /// What the in-flight bound and the request deadline (tower's `LoadShed` and `Timeout`) report.
 pub(super) async fn overloaded_or_late(error: BoxError) -> Response {
     if error.is::<tower::load_shed::error::Overloaded>() {
         // Debug: under a flood, one line per shed request would flood the log too.
         tracing::debug!("shed a request: --max-in-flight requests in flight");
-        let message = "this instance is serving as many requests as it takes; retry shortly";
-        let mut response = refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::SERVICE_OVERLOADED,
-            message,
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-        response
+        overloaded("this instance is serving as many requests as it takes; retry shortly")
     } else if error.is::<tower::timeout::error::Elapsed>() {
         tracing::warn!("a request passed its deadline (--request-deadline-ms) and was ended");
         let message = "no answer within the request deadline; a mutation in it may have been \

@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -21,7 +21,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::WsLimits;
 use crate::graphql::{AppSchema, codes};
-use crate::http::refusal::refuse;
+use crate::http::refusal::{overloaded, refuse};
 use crate::http::ws::guard::{Guard, Verdict, close};
 use crate::subscriptions::{Admitted, LiveEvents};
 
@@ -55,16 +55,7 @@ pub(super) async fn upgrade(schema: AppSchema, request: Request) -> Response {
     };
     let limits = *admission.limits();
     let Some(place) = admission.admit() else {
-        let message = "this instance serves as many WebSockets as it may; retry shortly";
-        let mut response = refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::SERVICE_OVERLOADED,
-            message,
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return overloaded("this instance serves as many WebSockets as it may; retry shortly");
     };
     let size = usize::try_from(limits.ws_max_message_bytes).unwrap_or(usize::MAX);
     match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
