@@ -13,7 +13,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
 use crate::commands::{CommandBus, CommandHandlers};
-use crate::config::{HttpLimits, ServeConfig};
+use crate::config::{Auth, HttpLimits, ServeConfig};
 use crate::db::{self, Databases};
 use crate::domain::LogPosition;
 use crate::events;
@@ -46,6 +46,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        // Refuse a non-loopback address without --insecure-no-auth before touching anything.
+        let auth = config.exposure.auth(config.listen)?;
+        let browsers = http::Browsers::new(auth, &config.exposure)?;
         let databases = db::connect_and_migrate(config).await?;
         crate::projections::check_not_ahead_of_log(&databases.log, &databases.read).await?;
         // Commands wake `committed`; the log's followers wait on `appended`. On PostgreSQL a
@@ -83,12 +86,22 @@ impl Application {
         // Every line this server logs, from a request or a background task, names the instance.
         let span = tracing::info_span!("instance", id = %instance);
         let state = AppState {
-            schema: graphql::schema(commands, queries, live.clone(), config.query_limits),
+            schema: graphql::schema(
+                commands,
+                queries,
+                live.clone(),
+                config.query_limits,
+                graphql::Switches {
+                    introspection: !config.exposure.disable_introspection,
+                    suggestions: !config.exposure.disable_suggestions,
+                },
+            ),
             readiness: Readiness {
                 write_db: databases.write.clone(),
                 read_db: databases.read.clone(),
             },
             limits: config.http_limits,
+            browsers,
         };
         let settings = projector_settings(config);
         let projector = Projector {
@@ -102,6 +115,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listen on {}", config.listen))?;
+        match auth {
+            Auth::None { insecure: false } => tracing::info!(
+                "serving without authentication, on loopback only, to loopback Host names"
+            ),
+            Auth::None { insecure: true } => tracing::info!(
+                "serving without authentication to anyone who reaches {} (--insecure-no-auth)",
+                config.listen
+            ),
+        }
         Ok(Self {
             listener,
             router: http::router(state, span.clone()),

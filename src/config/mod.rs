@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod exposure;
 mod limits;
 
+pub use exposure::{Auth, Exposure, is_loopback_host};
 pub use limits::{HttpLimits, QueryLimits, WsLimits};
 
 /// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
@@ -123,6 +125,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub ws_limits: WsLimits,
+
+    #[command(flatten)]
+    pub exposure: Exposure,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no

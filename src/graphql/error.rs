@@ -56,6 +56,13 @@ pub mod codes {
     pub const SERVICE_OVERLOADED: &str = "SERVICE_OVERLOADED";
     /// A `subscribe` past `--ws-max-subscriptions` on one WebSocket; the others go on.
     pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+    /// Serving without authentication on loopback, a request whose `Host` names no loopback
+    /// name (DNS rebinding); 421.
+    pub const FORBIDDEN_HOST: &str = "FORBIDDEN_HOST";
+    /// A WebSocket handshake from a browser page of another origin not on `--cors-origin`; 403.
+    pub const FORBIDDEN_ORIGIN: &str = "FORBIDDEN_ORIGIN";
+    /// `__schema` or `__type` asked of an instance started with `--disable-introspection`.
+    pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
 }
 
 impl From<InvalidInput> for async_graphql::Error {

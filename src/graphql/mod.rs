@@ -6,6 +6,7 @@
 mod cost;
 mod error;
 mod events;
+mod introspection;
 mod limits;
 mod scalars;
 mod tokens;
@@ -39,6 +40,15 @@ pub struct MutationRoot(users::UsersMutation);
 #[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(events::EventsSubscription);
 
+/// The production switches: what the schema shows about itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Switches {
+    /// Answer `__schema` and `__type`; refused with `INTROSPECTION_DISABLED` if not.
+    pub introspection: bool,
+    /// "Did you mean ...?" in validation errors.
+    pub suggestions: bool,
+}
+
 /// The schema served over HTTP and WebSocket, dispatching to these buses and this feed, and
 /// refusing requests beyond `limits` before they run (`limits.rs`). async-graphql's own depth,
 /// recursion and directive limits are set to the same values, as a second line: `limits.rs`
@@ -48,8 +58,18 @@ pub fn schema(
     queries: QueryBus,
     live: LiveEvents,
     limits: QueryLimits,
+    switches: Switches,
 ) -> AppSchema {
-    builder()
+    let mut builder = builder();
+    if !switches.introspection {
+        builder = builder
+            .disable_introspection()
+            .extension(introspection::NoIntrospection);
+    }
+    if !switches.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder
         .extension(limits::Limits(limits))
         .limit_depth(limits.max_query_depth)
         .limit_recursive_depth(limits.max_recursive_depth)

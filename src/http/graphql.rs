@@ -1,5 +1,7 @@
 //! `/graphql`: POST (JSON, or a JSON array of operations answered with an array) and GET (queries only).
 
+use std::sync::Arc;
+
 use async_graphql::BatchRequest;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -8,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::graphql::{AppSchema, codes};
+use crate::http::Browsers;
 use crate::http::body::GraphQLBody;
 use crate::http::refusal::refuse;
 use crate::http::ws;
@@ -38,8 +41,19 @@ pub(super) async fn post(State(schema): State<AppSchema>, request: GraphQLBody) 
 /// GET upgrades to a WebSocket for subscriptions (`graphql-transport-ws`, or the legacy
 /// `graphql-ws`), and otherwise serves queries only: a mutation over GET could be triggered by a
 /// link or an image tag, so it is refused with 405 before anything runs.
-pub(super) async fn get(State(schema): State<AppSchema>, request: Request) -> Response {
+pub(super) async fn get(
+    State(schema): State<AppSchema>,
+    State(browsers): State<Arc<Browsers>>,
+    request: Request,
+) -> Response {
     if ws::wanted(request.headers()) {
+        if !browsers.origin_allowed(request.headers()) {
+            // A page elsewhere would act with the user's reach (cookies, network position), and
+            // a WebSocket is not held by CORS: refused before upgrading.
+            let message = "a WebSocket from this Origin is not allowed: not this server's own, \
+                           nor on --cors-origin";
+            return refuse(StatusCode::FORBIDDEN, codes::FORBIDDEN_ORIGIN, message);
+        }
         return ws::upgrade(schema, request).await;
     }
     let request =

@@ -1,7 +1,8 @@
 //! HTTP: the axum router and its state; `/graphql`, the playground at `/`, `/healthz`, `/readyz`;
-//! the limits every request meets, and serving it all with hyper.
+//! the limits every request meets, the browser rules (`browsers.rs`), and serving it all with hyper.
 
 mod body;
+mod browsers;
 mod graphql;
 mod health;
 mod playground;
@@ -14,12 +15,14 @@ use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::Request;
 use axum::routing::get;
+use std::sync::Arc;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 use crate::config::HttpLimits;
 use crate::graphql::AppSchema;
 
+pub use browsers::Browsers;
 pub use health::Readiness;
 pub use serve::serve;
 
@@ -29,6 +32,7 @@ pub struct AppState {
     pub schema: AppSchema,
     pub readiness: Readiness,
     pub limits: HttpLimits,
+    pub browsers: Arc<Browsers>,
 }
 
 impl axum::extract::FromRef<AppState> for AppSchema {
@@ -40,6 +44,12 @@ impl axum::extract::FromRef<AppState> for AppSchema {
 impl axum::extract::FromRef<AppState> for Readiness {
     fn from_ref(state: &AppState) -> Self {
         state.readiness.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Browsers> {
+    fn from_ref(state: &AppState) -> Self {
+        state.browsers.clone()
     }
 }
 
@@ -74,15 +84,23 @@ pub fn router(state: AppState, instance: tracing::Span) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .fallback(refusal::not_found)
         .layer(axum::middleware::from_fn(refusal::as_graphql_error));
-    let served = Router::new()
-        .route("/", get(playground::index))
-        .route("/playground/{*path}", get(playground::asset))
-        .merge(api)
-        .layer(bounded);
-    Router::new()
+    // Without the playground, `/` falls to the GraphQL 404 too.
+    let playground = match state.browsers.playground {
+        true => Router::new()
+            .route("/", get(playground::index))
+            .route("/playground/{*path}", get(playground::asset))
+            .layer(axum::middleware::from_fn(browsers::playground_headers)),
+        false => Router::new(),
+    };
+    let served = playground.merge(api).layer(bounded);
+    let mut routes = Router::new()
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
-        .merge(served)
-        .layer(trace)
-        .with_state(state)
+        .merge(served);
+    if let Some(cors) = state.browsers.cors() {
+        routes = routes.layer(cors);
+    }
+    // The Host check comes first, on every route: a rebinding page learns nothing.
+    let host = axum::middleware::from_fn_with_state(state.browsers.clone(), browsers::check_host);
+    routes.layer(host).layer(trace).with_state(state)
 }

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod browsers;
 mod cli;
 mod concurrency;
 mod consistency;

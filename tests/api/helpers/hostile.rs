@@ -21,7 +21,8 @@ pub fn assert_raw_refused(response: &RawResponse, status: u16, code: &str) -> Va
     assert_refusal(response.status, &response.body, status, code)
 }
 
-fn assert_refusal(got: u16, text: &str, status: u16, code: &str) -> Value {
+/// Like `assert_refused`, for a status and body read some other way (a WebSocket handshake).
+pub fn assert_refusal(got: u16, text: &str, status: u16, code: &str) -> Value {
     let body: Value = serde_json::from_str(text)
         .unwrap_or_else(|_| panic!("HTTP {got}: the refusal is not JSON: {text:.300}"));
     assert_eq!(got, status, "HTTP status of the refusal: {body:#.1000}");

@@ -22,7 +22,7 @@ pub use backend::Backend;
 pub(crate) use backend::both_engines;
 pub use binary::{Served, binary};
 pub use client::Client;
-pub use hostile::{assert_raw_refused, assert_refused};
+pub use hostile::{assert_raw_refused, assert_refusal, assert_refused};
 pub use load::Load;
 pub use payloads::{
     CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,

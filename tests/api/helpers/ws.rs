@@ -57,6 +57,31 @@ impl Socket {
         Socket { socket, protocol }
     }
 
+    /// Opens a WebSocket to `address` asking for `protocol`, with extra `headers` (an `Origin`,
+    /// say); the refusal's status and body if the server does not upgrade.
+    pub async fn try_connect(
+        address: &str,
+        protocol: Protocol,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Socket, (u16, String)> {
+        let url = format!("{}/graphql", address.replacen("http", "ws", 1));
+        let mut request = url.into_client_request().unwrap();
+        let all = [("sec-websocket-protocol", protocol.name())];
+        for (name, value) in all.iter().chain(headers) {
+            let value = HeaderValue::from_str(value).unwrap();
+            request.headers_mut().insert(*name, value);
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Socket { socket, protocol }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let body = response.body().clone().unwrap_or_default();
+                let body = String::from_utf8_lossy(&body).into_owned();
+                Err((response.status().as_u16(), body))
+            }
+            Err(other) => panic!("WebSocket handshake failed: {other}"),
+        }
+    }
+
     /// Sends `connection_init` and waits for the ack.
     pub async fn init(&mut self) {
         self.send(json!({ "type": "connection_init", "payload": {} }))

@@ -1,0 +1,114 @@
+//! Who may reach an instance and what it shows them: development mode (no authentication, on
+//! loopback only unless `--insecure-no-auth`), CORS, and the production switches.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+/// How the service is exposed to browsers and networks (README, "Browsers and exposure").
+#[derive(Debug, Clone, Args)]
+pub struct Exposure {
+    /// Serve without authentication on an address other than loopback. There is no
+    /// authentication yet, so without this flag the server only listens on loopback (and checks
+    /// `Host` against DNS rebinding); with it, anyone who reaches the port may read and write.
+    #[arg(long, env = "INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+
+    /// An origin browsers may call from (`https://app.example`); repeatable. None by default:
+    /// no cross-origin browser call is allowed.
+    #[arg(long = "cors-origin", env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Let browsers send credentials (cookies, HTTP auth) on cross-origin calls from the
+    /// `--cors-origin` list.
+    #[arg(long, env = "CORS_ALLOW_CREDENTIALS")]
+    pub cors_allow_credentials: bool,
+
+    /// Refuse introspection (`__schema`, `__type`).
+    #[arg(long, env = "DISABLE_INTROSPECTION")]
+    pub disable_introspection: bool,
+
+    /// Leave "Did you mean ...?" suggestions out of validation errors.
+    #[arg(long, env = "DISABLE_SUGGESTIONS")]
+    pub disable_suggestions: bool,
+
+    /// Serve no playground: `/` is a 404.
+    #[arg(long, env = "DISABLE_PLAYGROUND")]
+    pub disable_playground: bool,
+}
+
+/// Who is trusted to call: until authentication exists, nobody is authenticated; another variant
+/// will carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// No authentication. `insecure`: served on a non-loopback address by `--insecure-no-auth`;
+    /// otherwise on loopback only, with the `Host` check against DNS rebinding.
+    None { insecure: bool },
+}
+
+impl Exposure {
+    /// The authentication serving on `listen` means, or why it may not serve there.
+    pub fn auth(&self, listen: SocketAddr) -> anyhow::Result<Auth> {
+        if listen.ip().is_loopback() {
+            return Ok(Auth::None { insecure: false });
+        }
+        if self.insecure_no_auth {
+            return Ok(Auth::None { insecure: true });
+        }
+        anyhow::bail!(
+            "refusing to listen on {listen}: the service has no authentication yet, so it serves \
+             only on loopback (127.0.0.1, [::1]); pass --insecure-no-auth (INSECURE_NO_AUTH=true) \
+             to serve anyone who reaches this address"
+        )
+    }
+}
+
+impl Auth {
+    /// Whether requests must name a loopback `Host` (DNS rebinding: a page on a name the attacker
+    /// controls, resolved to 127.0.0.1, is same-origin with this server for the browser).
+    pub fn checks_host(self) -> bool {
+        matches!(self, Auth::None { insecure: false })
+    }
+}
+
+/// Whether a `Host` header value names loopback: `localhost`, `*.localhost`, `127.0.0.1` or
+/// `[::1]`, with any port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        }
+    } else {
+        host.split_once(':').map_or(host, |(name, _)| name)
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name == "127.0.0.1" || name == "::1"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost",
+            "localhost:8000",
+            "a.localhost:1",
+            "127.0.0.1:80",
+            "[::1]:8000",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "127.0.0.1.evil.example",
+            "localhost.evil",
+            "[::2]",
+            "10.0.0.1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+}
