@@ -218,13 +218,27 @@ async fn the_playground_sends_security_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_address_needs_insecure_no_auth() {
     let app = spawn_app(Backend::Sqlite).await;
-    let refused = app
-        .binary()
+    let mut refused = app.binary();
+    refused
         .args(["--listen", "0.0.0.0:0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success(), "{stderr}");
+        .stderr(Stdio::piped());
+    let mut refused = refused.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            refused.kill().unwrap();
+            refused.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut refused.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = status.unwrap_or_else(|| panic!("it served on 0.0.0.0: {stderr}"));
+    assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("--insecure-no-auth"), "{stderr}");
 
     let mut child = app
