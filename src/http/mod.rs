@@ -17,6 +17,7 @@ use axum::http::Request;
 use axum::routing::get;
 use std::sync::Arc;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::HttpLimits;
@@ -76,7 +77,11 @@ pub fn router(state: AppState, instance: tracing::Span) -> Router {
     let bounded = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(refusal::overloaded_or_late))
         .load_shed()
-        .concurrency_limit(state.limits.max_in_flight())
+        // Global: axum layers each route and method apart, and a plain concurrency limit would
+        // give each its own count.
+        .layer(GlobalConcurrencyLimitLayer::new(
+            state.limits.max_in_flight(),
+        ))
         .timeout(state.limits.request_deadline());
     // Every refusal on `/graphql` or an unknown path is a GraphQL error; the playground's own
     // 404 stays plain.

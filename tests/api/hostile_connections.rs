@@ -68,21 +68,35 @@ async fn an_unfinished_body_times_out() {
     app.assert_unharmed((0, 0)).await;
 }
 
-/// With `--max-in-flight 2` held by two reads waiting on a token, the next request is shed at
-/// once with 503 `SERVICE_OVERLOADED` and `Retry-After`; `/healthz` and `/readyz` still answer.
+/// With `--max-in-flight 2` held by two reads waiting on a token (one POST, one GET), the next
+/// request is shed at once with 503 `SERVICE_OVERLOADED` and `Retry-After`; `/healthz` and
+/// `/readyz` still answer.
 async fn load_past_the_in_flight_bound_is_shed(backend: Backend) {
     let flags = ["--max-in-flight", "2", "--consistency-timeout-ms", "20000"];
     let app = spawn_app_with(backend, &flags).await;
-    let hold = || {
-        let request = app.http().post(app.url("/graphql")).json(&waiting_read());
+    // One held read over POST and one over GET: the bound is the instance's, not a route's or
+    // a method's.
+    let hold = |by_get: bool| {
+        let request = if by_get {
+            let read = waiting_read();
+            let query = [
+                ("query", read["query"].as_str().unwrap().to_owned()),
+                ("variables", read["variables"].to_string()),
+            ];
+            app.http().get(app.url("/graphql")).query(&query)
+        } else {
+            app.http().post(app.url("/graphql")).json(&waiting_read())
+        };
         tokio::spawn(request.send())
     };
-    let mut held: Vec<_> = (0..2).map(|_| hold()).collect();
+    let mut held = vec![hold(false), hold(true)];
     let probe = json!({ "query": "{ __typename }" });
     let response = eventually(Duration::from_secs(15), "a request shed", async || {
         // A held read that was itself shed (a probe had taken its place) is sent again.
-        for request in held.iter_mut().filter(|h| h.is_finished()) {
-            *request = hold();
+        for (i, request) in held.iter_mut().enumerate() {
+            if request.is_finished() {
+                *request = hold(i == 1);
+            }
         }
         let response = app.http().post(app.url("/graphql")).json(&probe);
         let response = response.send().await.map_err(|e| e.to_string())?;
