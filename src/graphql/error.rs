@@ -177,13 +177,7 @@ impl ExtensionFactory for ErrorCodes {
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors = response
-            .errors
-            .into_iter()
-            .map(|err| with_code(err, codes::BAD_REQUEST))
-            .collect();
-        response
+        all_coded(next.run(ctx).await, codes::BAD_REQUEST)
     }
 
     async fn parse_query(
@@ -217,14 +211,18 @@ impl Extension for ErrorCodes {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        response.errors = response
-            .errors
-            .into_iter()
-            .map(|err| with_code(err, codes::BAD_USER_INPUT))
-            .collect();
-        response
+        all_coded(next.run(ctx, operation_name).await, codes::BAD_USER_INPUT)
     }
+}
+
+/// `response` with `code` on each of its errors that has none.
+fn all_coded(mut response: Response, code: &'static str) -> Response {
+    response.errors = response
+        .errors
+        .into_iter()
+        .map(|err| with_code(err, code))
+        .collect();
+    response
 }
 
 /// Sets `code` unless the error already has one.
