@@ -1,8 +1,10 @@
-//! Value types both sides share: identifiers, validated names and addresses, log positions, the user record.
+//! Value types both sides share: identifiers, validated names and addresses, log positions, the
+//! user record, and the caller with what it may do.
 //!
 //! Each type parses its raw form once (`UserName::parse`, `Email::parse`, ...), so a value of the type
 //! is valid by construction and commands and queries never re-check it.
 
+mod caller;
 mod email;
 mod invalid_input;
 mod position;
@@ -10,6 +12,7 @@ mod user;
 mod user_id;
 mod user_name;
 
+pub use caller::{ANONYMOUS, Caller, CorrelationId, Denied, Identity, Scopes};
 pub use email::Email;
 pub use invalid_input::InvalidInput;
 pub use position::LogPosition;
