@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod auth;
 mod exposure;
 mod limits;
 
+pub use auth::{JwtConfig, JwtKeySource, Secret};
 pub use exposure::{Auth, Exposure, is_loopback_host};
 pub use limits::{HttpLimits, QueryLimits, WsLimits};
 
@@ -128,6 +130,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub exposure: Exposure,
+
+    #[command(flatten)]
+    pub jwt: JwtConfig,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no
