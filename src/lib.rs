@@ -14,9 +14,12 @@
 //! [`signals`] carries "the log grew" and "the read model moved" between the two sides within an
 //! instance, and [`notify`] between instances on PostgreSQL.
 //!
+//! [`auth`] verifies a request's bearer token (a JWT) and answers the caller's `domain::Identity`.
+//!
 //! [`entities`] holds the SeaORM entities of both models; [`config`], [`db`], [`telemetry`] and
 //! [`startup`] build and run the server.
 
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod db;

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["events"],
     &["telemetry"],
     &["db"],
-    &["entities", "signals"],
+    &["entities", "signals", "auth"],
     &["config", "domain"],
 ];
 
