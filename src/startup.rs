@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument as _;
 
+use crate::auth::Authenticator;
 use crate::commands::{CommandBus, CommandHandlers};
 use crate::config::{Auth, HttpLimits, ServeConfig};
 use crate::db::{self, Databases};
@@ -34,6 +35,8 @@ pub struct Application {
     live: LiveEvents,
     live_start: LogPosition,
     log_poll: Duration,
+    /// Re-reads its key file while the server runs (none without authentication).
+    authenticator: Option<Authenticator>,
     committed: Wakeup,
     appended: Wakeup,
     progress: Arc<ProjectionProgress>,
@@ -46,8 +49,12 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
-        // Refuse a non-loopback address without --insecure-no-auth before touching anything.
-        let auth = config.exposure.auth(config.listen)?;
+        // Refuse a non-loopback address without authentication (or --insecure-no-auth), and a
+        // key that cannot be used, before touching anything.
+        let authenticator = Authenticator::new(&config.jwt)?;
+        let auth = config
+            .exposure
+            .auth(config.listen, authenticator.is_some())?;
         let browsers = http::Browsers::new(auth, &config.exposure)?;
         let databases = db::connect_and_migrate(config).await?;
         crate::projections::check_not_ahead_of_log(&databases.log, &databases.read).await?;
@@ -102,6 +109,7 @@ impl Application {
             },
             limits: config.http_limits,
             browsers,
+            gate: http::Gate::new(authenticator.clone()),
         };
         let settings = projector_settings(config);
         let projector = Projector {
@@ -115,11 +123,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listen on {}", config.listen))?;
-        match auth {
-            Auth::None { insecure: false } => tracing::info!(
+        match (auth, &authenticator) {
+            (Auth::Jwt, Some(authenticator)) => {
+                tracing::info!("authenticating callers: {}", authenticator.describe());
+            }
+            (Auth::Jwt, None) => anyhow::bail!("JWT authentication is configured without a key"),
+            (Auth::None { insecure: false }, _) => tracing::info!(
                 "serving without authentication, on loopback only, to loopback Host names"
             ),
-            Auth::None { insecure: true } => tracing::info!(
+            (Auth::None { insecure: true }, _) => tracing::info!(
                 "serving without authentication to anyone who reaches {} (--insecure-no-auth)",
                 config.listen
             ),
@@ -133,6 +145,7 @@ impl Application {
             live,
             live_start,
             log_poll: config.log_poll(),
+            authenticator,
             committed,
             appended,
             progress,
@@ -180,6 +193,9 @@ impl Application {
                 ),
             ),
         ];
+        if let Some(authenticator) = &self.authenticator {
+            tasks.push(spawn_in(&span, authenticator.reload_task(stop.clone())));
+        }
         if self.databases.write.get_database_backend() == DbBackend::Postgres {
             let (write_url, read_url) = self.urls.clone();
             tasks.push(spawn_in(

@@ -9,8 +9,10 @@ mod m20261126_000001_create_users;
 mod m20261126_000002_create_user_events;
 mod m20261126_000101_create_users_view;
 mod m20261126_000102_projection_leases;
+mod m20261127_000003_event_provenance;
 
-/// Migrations of the write database: `users` and the event log `user_events`.
+/// Migrations of the write database: `users` and the event log `user_events` (with who caused
+/// each event).
 pub struct WriteMigrator;
 
 #[async_trait::async_trait]
@@ -19,6 +21,7 @@ impl MigratorTrait for WriteMigrator {
         vec![
             Box::new(m20261126_000001_create_users::Migration),
             Box::new(m20261126_000002_create_user_events::Migration),
+            Box::new(m20261127_000003_event_provenance::Migration),
         ]
     }
 

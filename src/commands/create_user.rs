@@ -5,7 +5,7 @@ use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, SqlErr};
 
 use crate::commands::decide::Change;
 use crate::commands::{Command, CommandError, CommandHandlers, Committed, Handler, turn};
-use crate::domain::{self, Email, User, UserId, UserName};
+use crate::domain::{self, Caller, Denied, Email, Identity, User, UserId, UserName};
 use crate::entities::users;
 use crate::events::UserEvent;
 
@@ -38,16 +38,23 @@ pub(super) fn decide(command: &CreateUser, id: UserId, now: DateTime<Utc>) -> Ch
 impl Command for CreateUser {
     const NAME: &'static str = "CreateUser";
     type Output = Committed<User>;
+    fn permitted(identity: &Identity) -> Result<(), Denied> {
+        identity.may_create()
+    }
 }
 
 impl Handler<CreateUser> for CommandHandlers {
-    async fn handle(&self, command: CreateUser) -> Result<Committed<User>, CommandError> {
+    async fn handle(
+        &self,
+        command: CreateUser,
+        caller: &Caller,
+    ) -> Result<Committed<User>, CommandError> {
         let change = decide(&command, UserId::new(), domain::now());
         let txn = self.begin().await?;
         // Before the insert takes a transaction id: after a delete that frees this address.
         turn::email(&txn, &command.email).await?;
         insert(&txn, &change.value).await?;
-        self.append_and_commit(txn, change).await
+        self.append_and_commit(txn, change, caller).await
     }
 }
 

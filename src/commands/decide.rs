@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::commands::CommandError;
-use crate::domain::{User, UserId};
+use crate::domain::{Identity, User, UserId};
 use crate::events::UserEvent;
 
 /// What a command decided to write: one event of one user, and what the command answers.
@@ -37,13 +37,16 @@ impl Change<User> {
     }
 }
 
-/// The rules every change to an existing user obeys: the user exists (else `UserNotFound`) and,
-/// if the command names an expected version, is at it (else `VersionMismatch`, with the actual).
+/// The rules every change to an existing user obeys, in this order: the caller may change this
+/// user (else `Denied`, whether or not it exists), the user exists (else `UserNotFound`) and, if
+/// the command names an expected version, is at it (else `VersionMismatch`, with the actual).
 pub(super) fn existing(
     current: Option<User>,
     id: UserId,
     expected_version: Option<i32>,
+    caller: &Identity,
 ) -> Result<User, CommandError> {
+    caller.may_change(id)?;
     let user = current.ok_or(CommandError::UserNotFound(id))?;
     match expected_version {
         Some(expected) if expected != user.version => Err(CommandError::VersionMismatch {
@@ -91,11 +94,20 @@ mod tests {
     use crate::commands::decide::fixtures::{ada, now};
     use crate::commands::update_user_name::{self, Rename};
     use crate::commands::{CommandError, DeleteUser, UpdateUserName, delete_user};
-    use crate::domain::{User, UserName};
+    use crate::domain::{Denied, Identity, Scopes, User, UserId, UserName};
 
     /// Given the user's state, when each change to an existing user (a rename to a new name and
     /// a delete) is decided with `expected_version`: the version it appends, or its error.
     fn when_changed(
+        given: Option<User>,
+        expected_version: Option<i32>,
+    ) -> [(&'static str, Result<i32, CommandError>); 2] {
+        when_changed_by(&Identity::Developer, given, expected_version)
+    }
+
+    /// `when_changed`, by `caller`.
+    fn when_changed_by(
+        caller: &Identity,
         given: Option<User>,
         expected_version: Option<i32>,
     ) -> [(&'static str, Result<i32, CommandError>); 2] {
@@ -111,11 +123,14 @@ mod tests {
             expected_version,
         };
         let renamed =
-            update_user_name::decide(given.clone(), &rename, now()).map(|decided| match decided {
-                Rename::Append(change) => change.version,
-                Rename::Unchanged(_) => panic!("a rename to a new name appends an event"),
+            update_user_name::decide(given.clone(), &rename, caller, now()).map(|decided| {
+                match decided {
+                    Rename::Append(change) => change.version,
+                    Rename::Unchanged(_) => panic!("a rename to a new name appends an event"),
+                }
             });
-        let deleted = delete_user::decide(given, &delete, now()).map(|change| change.version);
+        let deleted =
+            delete_user::decide(given, &delete, caller, now()).map(|change| change.version);
         [("rename", renamed), ("delete", deleted)]
     }
 
@@ -155,6 +170,37 @@ mod tests {
     fn changing_a_user_without_an_expected_version_appends_the_next_version() {
         for (command, then) in when_changed(Some(ada(7)), None) {
             assert_eq!(then.ok(), Some(8), "{command}");
+        }
+    }
+
+    /// A token that may change only its subject's own user.
+    fn self_only(subject: UserId) -> Identity {
+        Identity::Token {
+            subject: subject.to_string(),
+            scopes: Scopes {
+                write_self: true,
+                ..Scopes::default()
+            },
+        }
+    }
+
+    #[test]
+    fn changing_another_user_with_write_self_is_forbidden_whether_or_not_that_user_exists() {
+        let someone_else = self_only(UserId::new());
+        for given in [None, Some(ada(3))] {
+            for (command, then) in when_changed_by(&someone_else, given.clone(), Some(9)) {
+                assert!(
+                    matches!(then, Err(CommandError::Denied(Denied::Forbidden(_)))),
+                    "{command} of {given:?}: {then:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn changing_ones_own_user_with_write_self_appends_the_next_version() {
+        for (command, then) in when_changed_by(&self_only(ada(1).id), Some(ada(3)), None) {
+            assert_eq!(then.ok(), Some(4), "{command}");
         }
     }
 }

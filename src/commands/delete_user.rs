@@ -8,7 +8,7 @@ use crate::commands::decide::{Change, existing};
 use crate::commands::{
     Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
 };
-use crate::domain::{self, User, UserId};
+use crate::domain::{self, Caller, Denied, Identity, User, UserId};
 use crate::entities::users;
 use crate::events::UserEvent;
 
@@ -19,14 +19,15 @@ pub struct DeleteUser {
     pub expected_version: Option<i32>,
 }
 
-/// Decides a delete of `current` at `now`: after the rules of `existing`, `UserDeleted` as the
-/// next version.
+/// Decides `caller`'s delete of `current` at `now`: after the rules of `existing`, `UserDeleted`
+/// as the next version.
 pub(super) fn decide(
     current: Option<User>,
     command: &DeleteUser,
+    caller: &Identity,
     now: DateTime<Utc>,
 ) -> Result<Change<UserId>, CommandError> {
-    let user = existing(current, command.id, command.expected_version)?;
+    let user = existing(current, command.id, command.expected_version, caller)?;
     Ok(Change {
         user_id: user.id,
         version: user.version + 1,
@@ -39,18 +40,25 @@ pub(super) fn decide(
 impl Command for DeleteUser {
     const NAME: &'static str = "DeleteUser";
     type Output = Committed<UserId>;
+    fn permitted(identity: &Identity) -> Result<(), Denied> {
+        identity.may_change_some()
+    }
 }
 
 impl Handler<DeleteUser> for CommandHandlers {
-    async fn handle(&self, command: DeleteUser) -> Result<Committed<UserId>, CommandError> {
+    async fn handle(
+        &self,
+        command: DeleteUser,
+        caller: &Caller,
+    ) -> Result<Committed<UserId>, CommandError> {
         let txn = self.begin().await?;
         let current = load_for_change(&txn, command.id, Turns::UserAndEmail).await?;
-        let change = decide(current, &command, domain::now())?;
+        let change = decide(current, &command, &caller.identity, domain::now())?;
         users::Entity::delete_by_id(change.user_id.as_uuid())
             .exec(&txn)
             .await
             .context("delete user")?;
-        self.append_and_commit(txn, change).await
+        self.append_and_commit(txn, change, caller).await
     }
 }
 
@@ -66,7 +74,7 @@ mod tests {
             id: given.id,
             expected_version: None,
         };
-        let then = decide(Some(given.clone()), &when, now());
+        let then = decide(Some(given.clone()), &when, &Identity::Developer, now());
         let change = Change {
             user_id: given.id,
             version: 4,

@@ -6,6 +6,11 @@
 //! A command holds only valid values (parsed at the GraphQL edge), so rules are about state, not
 //! input shapes. Routing is by type: `CommandBus::dispatch` accepts a command only if
 //! `CommandHandlers` implements `Handler` for it, so a command without a handler does not compile.
+//!
+//! Authorization happens here, once: the bus refuses a caller whose scopes allow no command of
+//! the kind (`Command::permitted`) before anything runs, and a change to an existing user is
+//! checked against the caller again in `decide` (`users:write:self` may change its own user
+//! only), before the rules that would say whether the user exists.
 
 mod create_user;
 mod decide;
@@ -19,7 +24,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect};
 
-use crate::domain::{LogPosition, User, UserId};
+use crate::domain::{Caller, Denied, Identity, LogPosition, User, UserId};
 use crate::entities::users;
 use crate::events;
 use crate::signals::Wakeup;
@@ -38,11 +43,18 @@ pub trait Command: Send + 'static {
     const NAME: &'static str;
     /// What the handler returns on success.
     type Output: Send;
+    /// Whether `identity` may send commands of this kind at all; which users it may change is
+    /// for the command's `decide` to say.
+    fn permitted(identity: &Identity) -> Result<(), Denied>;
 }
 
 /// Handles one command type. Implemented by `CommandHandlers`, once per command.
 pub trait Handler<C: Command> {
-    fn handle(&self, command: C) -> impl Future<Output = Result<C::Output, CommandError>> + Send;
+    fn handle(
+        &self,
+        command: C,
+        caller: &Caller,
+    ) -> impl Future<Output = Result<C::Output, CommandError>> + Send;
 }
 
 /// What a command wrote, and where its event stands in the log (the consistency token).
@@ -55,6 +67,10 @@ pub struct Committed<T> {
 /// Why a command was rejected. Nothing was written in any case.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
+    /// The caller may not do this (see `Denied` for what clients see). Checked before anything
+    /// that depends on the target user, so it never says whether the user exists.
+    #[error(transparent)]
+    Denied(#[from] Denied),
     /// Another live user has this email address. Clients see `CONFLICT`.
     #[error("a user with email {0} already exists")]
     EmailTaken(String),
@@ -87,6 +103,8 @@ impl CommandError {
         match self {
             CommandError::EmailTaken(_) | CommandError::VersionMismatch { .. } => "conflict",
             CommandError::UserNotFound(_) => "not_found",
+            CommandError::Denied(Denied::Unauthenticated) => "unauthenticated",
+            CommandError::Denied(Denied::Forbidden(_)) => "forbidden",
             CommandError::Fault(fault) => fault.outcome(),
         }
     }
@@ -112,12 +130,13 @@ impl CommandHandlers {
             .context("begin write transaction")
     }
 
-    /// Appends the change's event, commits, wakes `committed`, and answers the change's value
-    /// with the event's position.
+    /// Appends the change's event as caused by `caller`, commits, wakes `committed`, and answers
+    /// the change's value with the event's position.
     async fn append_and_commit<T>(
         &self,
         txn: DatabaseTransaction,
         change: Change<T>,
+        caller: &Caller,
     ) -> Result<Committed<T>, CommandError> {
         let Change {
             user_id,
@@ -126,15 +145,15 @@ impl CommandHandlers {
             event,
             value,
         } = change;
-        let position = events::append(&txn, user_id, version, occurred_at, event).await?;
+        let position = events::append(&txn, user_id, version, occurred_at, event, caller).await?;
         txn.commit().await.context("commit write transaction")?;
         self.committed.wake();
         Ok(Committed { value, position })
     }
 }
 
-/// Routes each command to its handler, with a span per command (name, outcome, duration).
-/// The one place for concerns every command shares; authorization will hook in here.
+/// Routes each command to its handler, with a span per command (name, outcome, duration), once
+/// the caller is permitted to send it. The one place for concerns every command shares.
 #[derive(Clone)]
 pub struct CommandBus {
     handlers: Arc<CommandHandlers>,
@@ -147,12 +166,15 @@ impl CommandBus {
         }
     }
 
-    pub async fn dispatch<C>(&self, command: C) -> Result<C::Output, CommandError>
+    pub async fn dispatch<C>(&self, caller: &Caller, command: C) -> Result<C::Output, CommandError>
     where
         C: Command,
         CommandHandlers: Handler<C>,
     {
-        let handled = self.handlers.handle(command);
+        let handled = async {
+            C::permitted(&caller.identity)?;
+            self.handlers.handle(command, caller).await
+        };
         telemetry::dispatched("command", C::NAME, handled, CommandError::outcome).await
     }
 }

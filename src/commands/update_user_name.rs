@@ -8,7 +8,7 @@ use crate::commands::decide::{Change, existing};
 use crate::commands::{
     Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
 };
-use crate::domain::{self, User, UserId, UserName};
+use crate::domain::{self, Caller, Denied, Identity, User, UserId, UserName};
 use crate::entities::users;
 use crate::events::{self, UserEvent};
 
@@ -29,14 +29,15 @@ pub(super) enum Rename {
     Unchanged(User),
 }
 
-/// Decides a rename of `current` at `now`: after the rules of `existing`, `UserRenamed` as the
-/// next version, or nothing when the user already has the name.
+/// Decides `caller`'s rename of `current` at `now`: after the rules of `existing`, `UserRenamed`
+/// as the next version, or nothing when the user already has the name.
 pub(super) fn decide(
     current: Option<User>,
     command: &UpdateUserName,
+    caller: &Identity,
     now: DateTime<Utc>,
 ) -> Result<Rename, CommandError> {
-    let user = existing(current, command.id, command.expected_version)?;
+    let user = existing(current, command.id, command.expected_version, caller)?;
     let new_name = command.name.as_str();
     if user.name == new_name {
         return Ok(Rename::Unchanged(user));
@@ -57,16 +58,23 @@ pub(super) fn decide(
 impl Command for UpdateUserName {
     const NAME: &'static str = "UpdateUserName";
     type Output = Committed<User>;
+    fn permitted(identity: &Identity) -> Result<(), Denied> {
+        identity.may_change_some()
+    }
 }
 
 impl Handler<UpdateUserName> for CommandHandlers {
-    async fn handle(&self, command: UpdateUserName) -> Result<Committed<User>, CommandError> {
+    async fn handle(
+        &self,
+        command: UpdateUserName,
+        caller: &Caller,
+    ) -> Result<Committed<User>, CommandError> {
         let txn = self.begin().await?;
         let current = load_for_change(&txn, command.id, Turns::User).await?;
-        match decide(current, &command, domain::now())? {
+        match decide(current, &command, &caller.identity, domain::now())? {
             Rename::Append(change) => {
                 update(&txn, &change.value).await?;
-                self.append_and_commit(txn, change).await
+                self.append_and_commit(txn, change, caller).await
             }
             Rename::Unchanged(user) => {
                 // The token of the user's latest event still reads this state.
@@ -111,7 +119,12 @@ mod tests {
     #[test]
     fn renaming_a_user_appends_user_renamed_at_the_next_version_and_renames_the_user() {
         let given = ada(3);
-        let then = decide(Some(given.clone()), &rename_to("Ada King", None), now());
+        let then = decide(
+            Some(given.clone()),
+            &rename_to("Ada King", None),
+            &Identity::Developer,
+            now(),
+        );
         let renamed = User {
             name: "Ada King".to_owned(),
             version: 4,
@@ -134,13 +147,23 @@ mod tests {
 
     #[test]
     fn renaming_a_user_to_its_current_name_appends_nothing() {
-        let then = decide(Some(ada(3)), &rename_to("Ada Lovelace", Some(3)), now());
+        let then = decide(
+            Some(ada(3)),
+            &rename_to("Ada Lovelace", Some(3)),
+            &Identity::Developer,
+            now(),
+        );
         assert_eq!(then.unwrap(), Rename::Unchanged(ada(3)));
     }
 
     #[test]
     fn renaming_a_user_to_its_current_name_still_checks_the_expected_version() {
-        let then = decide(Some(ada(3)), &rename_to("Ada Lovelace", Some(2)), now());
+        let then = decide(
+            Some(ada(3)),
+            &rename_to("Ada Lovelace", Some(2)),
+            &Identity::Developer,
+            now(),
+        );
         assert!(
             matches!(then, Err(CommandError::VersionMismatch { actual: 3, .. })),
             "{then:?}"

@@ -8,9 +8,9 @@ use clap::Args;
 /// How the service is exposed to browsers and networks (README, "Browsers and exposure").
 #[derive(Debug, Clone, Args)]
 pub struct Exposure {
-    /// Serve without authentication on an address other than loopback. There is no
-    /// authentication yet, so without this flag the server only listens on loopback (and checks
-    /// `Host` against DNS rebinding); with it, anyone who reaches the port may read and write.
+    /// Serve without authentication on an address other than loopback. Without `--jwt-*`
+    /// settings and without this flag the server only listens on loopback (and checks `Host`
+    /// against DNS rebinding); with it, anyone who reaches the port may read and write.
     #[arg(long, env = "INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
 
@@ -37,18 +37,24 @@ pub struct Exposure {
     pub disable_playground: bool,
 }
 
-/// Who is trusted to call: until authentication exists, nobody is authenticated; another variant
-/// will carry it.
+/// How callers are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
-    /// No authentication. `insecure`: served on a non-loopback address by `--insecure-no-auth`;
-    /// otherwise on loopback only, with the `Host` check against DNS rebinding.
+    /// No authentication (development mode): everyone may do everything. `insecure`: served on
+    /// a non-loopback address by `--insecure-no-auth`; otherwise on loopback only, with the
+    /// `Host` check against DNS rebinding.
     None { insecure: bool },
+    /// Bearer JWTs, verified as the `--jwt-*` settings say; on any address.
+    Jwt,
 }
 
 impl Exposure {
-    /// The authentication serving on `listen` means, or why it may not serve there.
-    pub fn auth(&self, listen: SocketAddr) -> anyhow::Result<Auth> {
+    /// The authentication serving on `listen` means (`jwt`: the `--jwt-*` settings name a key),
+    /// or why it may not serve there.
+    pub fn auth(&self, listen: SocketAddr, jwt: bool) -> anyhow::Result<Auth> {
+        if jwt {
+            return Ok(Auth::Jwt);
+        }
         if listen.ip().is_loopback() {
             return Ok(Auth::None { insecure: false });
         }
@@ -56,9 +62,10 @@ impl Exposure {
             return Ok(Auth::None { insecure: true });
         }
         anyhow::bail!(
-            "refusing to listen on {listen}: the service has no authentication yet, so it serves \
-             only on loopback (127.0.0.1, [::1]); pass --insecure-no-auth (INSECURE_NO_AUTH=true) \
-             to serve anyone who reaches this address"
+            "refusing to listen on {listen} without authentication: configure a JWT key \
+             (--jwt-secret, --jwt-public-key-file or --jwt-jwks-file, with --jwt-issuer and \
+             --jwt-audience), listen on loopback (127.0.0.1, [::1]), or pass --insecure-no-auth \
+             (INSECURE_NO_AUTH=true) to let anyone who reaches this address read and write"
         )
     }
 }

@@ -18,6 +18,12 @@ pub struct Model {
     pub event_type: String,
     pub payload: Json,
     pub occurred_at: DateTimeUtc,
+    /// Who caused the event: the token's `sub`, or `anonymous`; null for events appended before
+    /// actors were recorded.
+    pub actor: Option<String>,
+    /// The request that caused the event (its `x-request-id`, or one the server made up); null
+    /// for events appended before it was recorded.
+    pub correlation_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

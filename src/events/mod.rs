@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{LogPosition, UserId};
+use crate::domain::{Caller, LogPosition, UserId};
 use crate::entities::user_events;
 
 pub use follow::Pace;
@@ -57,6 +57,10 @@ pub struct RecordedEvent {
     pub version: i32,
     pub occurred_at: DateTime<Utc>,
     pub event: UserEvent,
+    /// Who caused it (`None` for events from before actors were recorded).
+    pub actor: Option<String>,
+    /// The request that caused it (`None` for events from before it was recorded).
+    pub correlation_id: Option<String>,
 }
 
 /// Why the log could not be read.
@@ -73,13 +77,15 @@ pub enum ReadError {
     },
 }
 
-/// Appends `event` as the user's `version`, inside the caller's transaction, and returns its position.
+/// Appends `event` as the user's `version`, caused by `caller`, inside the given transaction, and
+/// returns its position.
 pub async fn append(
     txn: &impl ConnectionTrait,
     user_id: UserId,
     version: i32,
     occurred_at: DateTime<Utc>,
     event: UserEvent,
+    caller: &Caller,
 ) -> anyhow::Result<LogPosition> {
     let row = user_events::ActiveModel {
         position: NotSet,
@@ -89,6 +95,8 @@ pub async fn append(
         event_type: Set(event.kind().to_owned()),
         payload: Set(serde_json::to_value(&event).context("encode event")?),
         occurred_at: Set(occurred_at),
+        actor: Set(Some(caller.identity.actor().to_owned())),
+        correlation_id: Set(Some(caller.correlation_id.to_string())),
     }
     .insert(txn)
     .await
@@ -233,5 +241,7 @@ fn decode(row: user_events::Model) -> Result<RecordedEvent, ReadError> {
         version: row.version,
         occurred_at: row.occurred_at,
         event,
+        actor: row.actor,
+        correlation_id: row.correlation_id,
     })
 }

@@ -17,7 +17,7 @@ use async_graphql::{
 };
 
 use crate::commands::CommandError;
-use crate::domain::InvalidInput;
+use crate::domain::{Denied, InvalidInput};
 use crate::queries::QueryError;
 use crate::telemetry::Fault;
 
@@ -63,6 +63,12 @@ pub mod codes {
     pub const FORBIDDEN_ORIGIN: &str = "FORBIDDEN_ORIGIN";
     /// `__schema` or `__type` asked of an instance started with `--disable-introspection`.
     pub const INTROSPECTION_DISABLED: &str = "INTROSPECTION_DISABLED";
+    /// Authentication is configured and the request has no token (then per field), or one that
+    /// is not valid (then the whole request, 401, or the WebSocket closes with 4403).
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The token is valid but its scopes do not allow this; says nothing of whether the user the
+    /// request names exists.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
 }
 
 impl From<InvalidInput> for async_graphql::Error {
@@ -73,6 +79,16 @@ impl From<InvalidInput> for async_graphql::Error {
                 ext.set("field", err.field);
             },
         )
+    }
+}
+
+impl From<Denied> for async_graphql::Error {
+    fn from(denied: Denied) -> Self {
+        let code = match denied {
+            Denied::Unauthenticated => codes::UNAUTHENTICATED,
+            Denied::Forbidden(_) => codes::FORBIDDEN,
+        };
+        coded(denied.to_string(), code)
     }
 }
 
@@ -89,6 +105,7 @@ impl From<CommandError> for async_graphql::Error {
                 ext.set("expectedVersion", expected);
                 ext.set("actualVersion", actual);
             }),
+            CommandError::Denied(denied) => denied.into(),
             CommandError::Fault(fault) => fault.into(),
         }
     }
@@ -109,6 +126,7 @@ impl From<QueryError> for async_graphql::Error {
                         u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                     );
                 }),
+            QueryError::Denied(denied) => denied.into(),
             QueryError::Fault(fault) => fault.into(),
         }
     }

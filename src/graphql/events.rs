@@ -3,13 +3,15 @@
 use async_graphql::{Context, ID, Interface, Result, SimpleObject, Subscription};
 use futures::{Stream, StreamExt};
 
-use crate::domain::LogPosition;
+use crate::domain::{Caller, LogPosition};
 use crate::events::{RecordedEvent, UserEvent as DomainEvent};
 use crate::graphql::scalars::DateTime;
 use crate::subscriptions::LiveEvents;
 use crate::telemetry::Fault;
 
 /// Something that happened to a user, in the global order of the event log.
+// Two fields of one type read as a repeated attribute to clippy.
+#[allow(clippy::duplicated_attributes)]
 #[derive(Interface)]
 #[graphql(
     field(
@@ -18,7 +20,17 @@ use crate::telemetry::Fault;
         desc = "Opaque, totally ordered position in the event log; usable as afterPosition."
     ),
     field(name = "user_id", ty = "&ID"),
-    field(name = "occurred_at", ty = "&DateTime")
+    field(name = "occurred_at", ty = "&DateTime"),
+    field(
+        name = "actor",
+        ty = "&Option<String>",
+        desc = "Who caused it: a token's `sub`, or `anonymous`; null on older events."
+    ),
+    field(
+        name = "correlation_id",
+        ty = "&Option<String>",
+        desc = "The request that caused it (its `x-request-id`); null on older events."
+    )
 )]
 #[allow(clippy::enum_variant_names)] // the variants are the contract's type names
 pub enum UserEvent {
@@ -33,6 +45,10 @@ pub struct UserCreated {
     position: String,
     user_id: ID,
     occurred_at: DateTime,
+    /// Who caused it: a token's `sub`, or `anonymous`; null on older events.
+    actor: Option<String>,
+    /// The request that caused it (its `x-request-id`); null on older events.
+    correlation_id: Option<String>,
     name: String,
     email: String,
 }
@@ -43,6 +59,10 @@ pub struct UserRenamed {
     position: String,
     user_id: ID,
     occurred_at: DateTime,
+    /// Who caused it: a token's `sub`, or `anonymous`; null on older events.
+    actor: Option<String>,
+    /// The request that caused it (its `x-request-id`); null on older events.
+    correlation_id: Option<String>,
     previous_name: String,
     new_name: String,
     /// The user's version after the rename.
@@ -55,6 +75,10 @@ pub struct UserDeleted {
     position: String,
     user_id: ID,
     occurred_at: DateTime,
+    /// Who caused it: a token's `sub`, or `anonymous`; null on older events.
+    actor: Option<String>,
+    /// The request that caused it (its `x-request-id`); null on older events.
+    correlation_id: Option<String>,
 }
 
 impl From<&RecordedEvent> for UserEvent {
@@ -62,11 +86,15 @@ impl From<&RecordedEvent> for UserEvent {
         let position = event.position.to_string();
         let user_id = ID(event.user_id.to_string());
         let occurred_at = DateTime(event.occurred_at);
+        let actor = event.actor.clone();
+        let correlation_id = event.correlation_id.clone();
         match &event.event {
             DomainEvent::UserCreated { name, email } => UserEvent::UserCreated(UserCreated {
                 position,
                 user_id,
                 occurred_at,
+                actor,
+                correlation_id,
                 name: name.clone(),
                 email: email.clone(),
             }),
@@ -77,6 +105,8 @@ impl From<&RecordedEvent> for UserEvent {
                 position,
                 user_id,
                 occurred_at,
+                actor,
+                correlation_id,
                 previous_name: previous_name.clone(),
                 new_name: new_name.clone(),
                 version: event.version,
@@ -85,6 +115,8 @@ impl From<&RecordedEvent> for UserEvent {
                 position,
                 user_id,
                 occurred_at,
+                actor,
+                correlation_id,
             }),
         }
     }
@@ -106,11 +138,14 @@ impl EventsSubscription {
             Some(raw) => LogPosition::parse(&raw, "afterPosition")?,
             None => LogPosition::START,
         };
+        let caller = ctx.data::<Caller>()?;
         let live = ctx.data::<LiveEvents>()?;
-        Ok(live.after(after).map(|event| match event {
-            Ok(event) => Ok(UserEvent::from(event.as_ref())),
-            // A replay that found no connection in time is unavailable, not a bug.
-            Err(err) => Err(Fault::from(anyhow::Error::new(err)).into()),
-        }))
+        Ok(live
+            .after(&caller.identity, after)?
+            .map(|event| match event {
+                Ok(event) => Ok(UserEvent::from(event.as_ref())),
+                // A replay that found no connection in time is unavailable, not a bug.
+                Err(err) => Err(Fault::from(anyhow::Error::new(err)).into()),
+            }))
     }
 }

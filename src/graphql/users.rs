@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
 use crate::commands::{CommandBus, Committed, CreateUser, DeleteUser, UpdateUserName};
-use crate::domain::{self, Email, LogPosition, UserId, UserName};
+use crate::domain::{self, Caller, Email, LogPosition, UserId, UserName};
 use crate::graphql::error::null_with_error;
 use crate::graphql::scalars::DateTime;
 use crate::queries::{self, GetUserById, ListUsers, PageRequest, QueryBus};
@@ -154,7 +154,11 @@ impl UsersQuery {
                 id: UserId::parse(&id, "id")?,
                 consistency: token(consistency_token.as_deref())?,
             };
-            Result::Ok(ctx.data::<QueryBus>()?.dispatch(query).await?)
+            Result::Ok(
+                ctx.data::<QueryBus>()?
+                    .dispatch(ctx.data::<Caller>()?, query)
+                    .await?,
+            )
         };
         match user.await {
             Ok(user) => Some(user.into()),
@@ -175,7 +179,8 @@ impl UsersQuery {
             page: PageRequest::parse(page, page_size)?,
             consistency: token(consistency_token.as_deref())?,
         };
-        let page = ctx.data::<QueryBus>()?.dispatch(query).await?;
+        let caller = ctx.data::<Caller>()?;
+        let page = ctx.data::<QueryBus>()?.dispatch(caller, query).await?;
         Ok(page.into())
     }
 }
@@ -195,7 +200,11 @@ impl UsersMutation {
             name: UserName::parse(&input.name)?,
             email: Email::parse(&input.email)?,
         };
-        Ok(ctx.data::<CommandBus>()?.dispatch(command).await?.into())
+        Ok(ctx
+            .data::<CommandBus>()?
+            .dispatch(ctx.data::<Caller>()?, command)
+            .await?
+            .into())
     }
 
     /// Rename a user. NOT_FOUND when there is no such user.
@@ -209,7 +218,11 @@ impl UsersMutation {
             name: UserName::parse(&input.name)?,
             expected_version: input.expected_version,
         };
-        Ok(ctx.data::<CommandBus>()?.dispatch(command).await?.into())
+        Ok(ctx
+            .data::<CommandBus>()?
+            .dispatch(ctx.data::<Caller>()?, command)
+            .await?
+            .into())
     }
 
     /// Delete a user; its email address is free again. NOT_FOUND when there is no such user.
@@ -222,7 +235,11 @@ impl UsersMutation {
             id: UserId::parse(&input.id, "id")?,
             expected_version: input.expected_version,
         };
-        Ok(ctx.data::<CommandBus>()?.dispatch(command).await?.into())
+        Ok(ctx
+            .data::<CommandBus>()?
+            .dispatch(ctx.data::<Caller>()?, command)
+            .await?
+            .into())
     }
 }
 

@@ -5,13 +5,16 @@ use std::sync::Arc;
 use async_graphql::BatchRequest;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Extension;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::domain::Caller;
 use crate::graphql::{AppSchema, codes};
 use crate::http::Browsers;
 use crate::http::body::GraphQLBody;
+use crate::http::identify::Gate;
 use crate::http::refusal::refuse;
 use crate::http::ws;
 
@@ -19,7 +22,11 @@ use crate::http::ws;
 /// way to make one request do unbounded work.
 const MAX_BATCH: usize = 32;
 
-pub(super) async fn post(State(schema): State<AppSchema>, request: GraphQLBody) -> Response {
+pub(super) async fn post(
+    State(schema): State<AppSchema>,
+    Extension(caller): Extension<Caller>,
+    request: GraphQLBody,
+) -> Response {
     let request = request.into_inner();
     if let BatchRequest::Batch(operations) = &request
         && operations.len() > MAX_BATCH
@@ -34,7 +41,7 @@ pub(super) async fn post(State(schema): State<AppSchema>, request: GraphQLBody) 
             message,
         );
     }
-    let request = crate::graphql::with_shared_budget(request);
+    let request = crate::graphql::with_shared_budget(request.data(caller));
     GraphQLResponse::from(schema.execute_batch(request).await).into_response()
 }
 
@@ -44,6 +51,8 @@ pub(super) async fn post(State(schema): State<AppSchema>, request: GraphQLBody) 
 pub(super) async fn get(
     State(schema): State<AppSchema>,
     State(browsers): State<Arc<Browsers>>,
+    State(gate): State<Arc<Gate>>,
+    Extension(caller): Extension<Caller>,
     request: Request,
 ) -> Response {
     if ws::wanted(request.headers()) {
@@ -54,7 +63,7 @@ pub(super) async fn get(
                            nor on --cors-origin";
             return refuse(StatusCode::FORBIDDEN, codes::FORBIDDEN_ORIGIN, message);
         }
-        return ws::upgrade(schema, request).await;
+        return ws::upgrade(schema, gate, caller, request).await;
     }
     let request =
         match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
@@ -82,7 +91,7 @@ pub(super) async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    GraphQLResponse::from(schema.execute(request).await).into_response()
+    GraphQLResponse::from(schema.execute(request.data(caller)).await).into_response()
 }
 
 /// The kind of the operation that would run, if it is not a query. A document that does not

@@ -5,6 +5,7 @@ mod body;
 mod browsers;
 mod graphql;
 mod health;
+mod identify;
 mod playground;
 mod refusal;
 mod serve;
@@ -25,6 +26,7 @@ use crate::graphql::AppSchema;
 
 pub use browsers::Browsers;
 pub use health::Readiness;
+pub use identify::Gate;
 pub use serve::serve;
 
 /// What the handlers share.
@@ -34,6 +36,7 @@ pub struct AppState {
     pub readiness: Readiness,
     pub limits: HttpLimits,
     pub browsers: Arc<Browsers>,
+    pub gate: Arc<Gate>,
 }
 
 impl axum::extract::FromRef<AppState> for AppSchema {
@@ -51,6 +54,12 @@ impl axum::extract::FromRef<AppState> for Readiness {
 impl axum::extract::FromRef<AppState> for Arc<Browsers> {
     fn from_ref(state: &AppState) -> Self {
         state.browsers.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Gate> {
+    fn from_ref(state: &AppState) -> Self {
+        state.gate.clone()
     }
 }
 
@@ -84,9 +93,11 @@ pub fn router(state: AppState, instance: tracing::Span) -> Router {
         ))
         .timeout(state.limits.request_deadline());
     // Every refusal on `/graphql` or an unknown path is a GraphQL error; the playground's own
-    // 404 stays plain.
+    // 404 stays plain. Each GraphQL request learns who calls (`identify`) before it runs.
+    let identify = axum::middleware::from_fn_with_state(state.gate.clone(), identify::identify);
     let api = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
+        .layer(identify)
         .fallback(refusal::not_found)
         .layer(axum::middleware::from_fn(refusal::as_graphql_error));
     // Without the playground, `/` falls to the GraphQL 404 too.

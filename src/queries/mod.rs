@@ -3,6 +3,7 @@
 //! Handlers read only the read database (`users_view`, `users_view_stats`), never the write tables.
 //! A query may carry a consistency token; the bus then waits, bounded, until the projector has
 //! applied that event, so a client reads its own write or gets `ConsistencyTimeout`, never older data.
+//! Every query needs `users:read`; the bus checks it before anything else, once.
 
 mod get_user_by_id;
 mod list_users;
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
-use crate::domain::{LogPosition, User, UserId};
+use crate::domain::{Caller, Denied, LogPosition, User, UserId};
 use crate::entities::users_view;
 use crate::signals::ProjectionProgress;
 use crate::telemetry::{self, Fault};
@@ -39,6 +40,9 @@ pub trait Handler<Q: Query> {
 /// Why a query has no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The caller may not read (see `Denied` for what clients see).
+    #[error(transparent)]
+    Denied(#[from] Denied),
     /// The read model has no user with this id. Clients see `NOT_FOUND`.
     #[error("no user with id {0}")]
     UserNotFound(UserId),
@@ -68,6 +72,8 @@ impl QueryError {
     pub fn outcome(&self) -> &'static str {
         match self {
             QueryError::UserNotFound(_) => "not_found",
+            QueryError::Denied(Denied::Unauthenticated) => "unauthenticated",
+            QueryError::Denied(Denied::Forbidden(_)) => "forbidden",
             QueryError::ConsistencyTimeout { .. } => "consistency_timeout",
             QueryError::Fault(fault) => fault.outcome(),
         }
@@ -85,8 +91,8 @@ impl QueryHandlers {
     }
 }
 
-/// Routes each query to its handler after waiting for its consistency token, with a span per
-/// query (name, outcome, duration).
+/// Routes each query of a caller who may read to its handler, after waiting for its consistency
+/// token, with a span per query (name, outcome, duration).
 #[derive(Clone)]
 pub struct QueryBus {
     handlers: Arc<QueryHandlers>,
@@ -107,12 +113,13 @@ impl QueryBus {
         }
     }
 
-    pub async fn dispatch<Q>(&self, query: Q) -> Result<Q::Output, QueryError>
+    pub async fn dispatch<Q>(&self, caller: &Caller, query: Q) -> Result<Q::Output, QueryError>
     where
         Q: Query,
         QueryHandlers: Handler<Q>,
     {
         let answered = async {
+            caller.identity.may_read()?;
             if let Some(token) = query.consistency() {
                 self.wait_past(token).await?;
             }

@@ -10,7 +10,8 @@
 //!
 //! Replays read through their own small pool (`Databases::replay`), never the tail's: a flood of
 //! subscribers queues there, each read bounded by its wait, and fails only its own subscription.
-//! `Admission` bounds how many subscriber connections the instance serves.
+//! `Admission` bounds how many subscriber connections the instance serves. Subscribing needs
+//! `users:read`, checked once here.
 
 mod admission;
 
@@ -22,7 +23,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::LogPosition;
+use crate::domain::{Denied, Identity, LogPosition};
 use crate::events::{self, Pace, ReadError, RecordedEvent};
 use crate::signals::Wakeup;
 
@@ -70,14 +71,18 @@ impl LiveEvents {
         &self.admission
     }
 
-    /// Every event after `after`, in log order, then each new one as it is committed.
+    /// Every event after `after`, in log order, then each new one as it is committed, for a
+    /// caller who may read.
     pub fn after(
         &self,
+        caller: &Identity,
         after: LogPosition,
-    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
+    ) -> Result<impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<>, Denied>
+    {
+        caller.may_read()?;
         let db = self.replays.clone();
         let (live, shutdown) = (self.live.clone(), self.shutdown.clone());
-        async_stream::try_stream! {
+        Ok(async_stream::try_stream! {
             let mut cursor = after;
             'replay: loop {
                 // Subscribe before reading the log: whatever the tail sends from now on is either
@@ -113,7 +118,7 @@ impl LiveEvents {
                     }
                 }
             }
-        }
+        })
     }
 
     /// Follows the log after `start` (its visible head when the server started) and broadcasts

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use cqrs_users::domain::{self, LogPosition, UserId};
+use cqrs_users::domain::{self, Caller, LogPosition, UserId};
 use cqrs_users::entities::users;
 use cqrs_users::events::{self, UserEvent};
 use futures::future::join_all;
@@ -115,7 +115,7 @@ async fn an_event_committed_late_is_not_skipped() {
     .await
     .unwrap();
     let created = UserEvent::UserCreated { name, email };
-    let slow_position = events::append(&slow, slow_id, 1, now, created)
+    let slow_position = events::append(&slow, slow_id, 1, now, created, &Caller::developer())
         .await
         .unwrap();
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_users::domain::LogPosition;
+use cqrs_users::domain::{Identity, LogPosition};
 use cqrs_users::events::RecordedEvent;
 use cqrs_users::signals::Wakeup;
 use cqrs_users::subscriptions::{Admission, LiveEvents};
@@ -143,7 +143,8 @@ async fn a_lagging_stream_catches_up_from_the_log(backend: Backend) {
         .clone()
         .tail(wake.clone(), LogPosition::START, poll, stop.clone());
     let tail = tokio::spawn(tail);
-    let mut stream = Box::pin(live.after(LogPosition::START));
+    let stream = live.after(&Identity::Developer, LogPosition::START);
+    let mut stream = Box::pin(stream.expect("a developer may read"));
     let mut next = async || {
         let event = tokio::time::timeout(WAIT, stream.next()).await;
         event.expect("more events").unwrap().unwrap()

@@ -13,6 +13,9 @@ use crate::graphql::codes;
 pub(super) mod close {
     pub const BAD_REQUEST: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
+    /// The token in `connection_init` is not valid, or the socket's token expired. Clients
+    /// like graphql-ws retry, with `connectionParams` fetched again.
+    pub const FORBIDDEN: u16 = 4403;
     pub const INIT_TIMEOUT: u16 = 4408;
     pub const SUBSCRIBER_EXISTS: u16 = 4409;
     /// RFC 6455: a message too big to process.

@@ -5,10 +5,15 @@
 //! message (init first, in time; no `subscribe` before it; no duplicate id; at most so many
 //! operations; valid messages only) and passes on only what it accepts. This loop adds what the
 //! executor does not do: the `connection_init` deadline, pings, and a deadline on every send.
+//!
+//! A socket is who its handshake was (`identify`), unless its `connection_init` names a token
+//! (Apollo's `connectionParams`): then that token, verified before the executor acknowledges.
+//! A socket whose token is not valid is closed with 4403, and so is one whose token expires.
 
 mod guard;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
@@ -19,8 +24,12 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use async_graphql::Data;
+
 use crate::config::WsLimits;
+use crate::domain::Caller;
 use crate::graphql::{AppSchema, codes};
+use crate::http::identify::{Expiry, Gate};
 use crate::http::refusal::{overloaded, refuse};
 use crate::http::ws::guard::{Guard, Verdict, close};
 use crate::subscriptions::{Admitted, LiveEvents};
@@ -38,8 +47,18 @@ pub(super) fn wanted(headers: &HeaderMap) -> bool {
 
 /// Upgrades to a WebSocket speaking the protocol the client asked for, if the instance has a
 /// place for one more (503 `SERVICE_OVERLOADED` if not).
-pub(super) async fn upgrade(schema: AppSchema, request: Request) -> Response {
+pub(super) async fn upgrade(
+    schema: AppSchema,
+    gate: Arc<Gate>,
+    caller: Caller,
+    request: Request,
+) -> Response {
     let (mut parts, _body) = request.into_parts();
+    let who = Who {
+        gate,
+        caller,
+        expiry: parts.extensions.get::<Expiry>().copied(),
+    };
     let Some(protocol) = protocol(&parts.headers) else {
         let message = "Sec-WebSocket-Protocol must name graphql-transport-ws or graphql-ws";
         return refuse(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message);
@@ -66,7 +85,7 @@ pub(super) async fn upgrade(schema: AppSchema, request: Request) -> Response {
             .max_frame_size(size)
             // tungstenite reserves the read buffer up front: its 128 KiB per idle socket adds up.
             .read_buffer_size(8 * 1024)
-            .on_upgrade(move |socket| serve(socket, schema, protocol, limits, place))
+            .on_upgrade(move |socket| serve(socket, schema, protocol, limits, who, place))
             .into_response(),
         Err(rejection) => rejection.into_response(),
     }
@@ -78,6 +97,13 @@ fn protocol(headers: &HeaderMap) -> Option<WebSocketProtocols> {
     offered.split(',').find_map(|p| p.trim().parse().ok())
 }
 
+/// Who a socket is: as its handshake was identified, until a `connection_init` says otherwise.
+struct Who {
+    gate: Arc<Gate>,
+    caller: Caller,
+    expiry: Option<Expiry>,
+}
+
 /// Serves one socket until either side ends it or a limit closes it; `_place` is its place among
 /// the instance's sockets, free again when this returns.
 async fn serve(
@@ -85,12 +111,27 @@ async fn serve(
     schema: AppSchema,
     protocol: WebSocketProtocols,
     limits: WsLimits,
+    mut who: Who,
     _place: Admitted,
 ) {
     let (mut sink, mut source) = socket.split();
     let (forward, mut forwarded) = mpsc::channel::<ClientMessage>(FORWARDED);
     let input = futures::stream::poll_fn(move |cx| forwarded.poll_recv(cx).map(|m| m.map(Ok)));
-    let mut executor = async_graphql::http::WebSocket::from_message_stream(schema, input, protocol);
+    // The caller the executor gives every operation, settled before `connection_init` reaches it.
+    let settled: Arc<Mutex<Option<Caller>>> = Arc::default();
+    let on_init = {
+        let settled = settled.clone();
+        move |_payload| {
+            let caller = settled.lock().ok().and_then(|mut c| c.take());
+            async move {
+                let mut data = Data::default();
+                data.insert(caller.ok_or_else(|| async_graphql::Error::new("not identified"))?);
+                Ok(data)
+            }
+        }
+    };
+    let mut executor = async_graphql::http::WebSocket::from_message_stream(schema, input, protocol)
+        .on_connection_init(on_init);
     let most_open = usize::try_from(limits.ws_max_subscriptions).unwrap_or(usize::MAX);
     let mut guard = Guard::new(protocol, most_open);
     let init_deadline = tokio::time::sleep(limits.init_timeout());
@@ -116,6 +157,9 @@ async fn serve(
                 Some(WsMessage::Close(code, reason)) => break Some((code, reason)),
                 None => break None,
             },
+            () = until(who.expiry), if who.expiry.is_some() => {
+                break Some((close::FORBIDDEN, "Forbidden: the token expired".to_owned()));
+            }
             () = &mut init_deadline, if !guard.initialised() => {
                 break Some((close::INIT_TIMEOUT, "Connection initialisation timeout".to_owned()));
             }
@@ -148,7 +192,15 @@ async fn serve(
                     }
                 };
                 unanswered = None;
+                let first_init = !guard.initialised();
                 match guard.judge(&bytes) {
+                    Verdict::Forward(ClientMessage::ConnectionInit { payload }) if first_init => {
+                        if let Err(refused) = who.settle(payload.as_ref(), &settled) {
+                            break Some((close::FORBIDDEN, refused));
+                        }
+                        let _ = forward.try_send(ClientMessage::ConnectionInit { payload });
+                        continue;
+                    }
                     Verdict::Forward(message) => {
                         // Room was checked above, and only this loop sends.
                         let _ = forward.try_send(message);
@@ -175,6 +227,39 @@ async fn serve(
         )
         .await;
     }
+}
+
+impl Who {
+    /// Settles who the socket is from its `connection_init` payload, and hands that caller to
+    /// the executor; the close reason if its token is not valid.
+    fn settle(
+        &mut self,
+        payload: Option<&serde_json::Value>,
+        settled: &Mutex<Option<Caller>>,
+    ) -> Result<(), String> {
+        let named = payload.and_then(|payload| self.gate.identify_socket(payload));
+        match named {
+            None => {}
+            Some(Ok(verified)) => {
+                self.caller.identity = verified.identity;
+                self.expiry = Some(Expiry(verified.expires_at));
+            }
+            Some(Err(err)) => return Err(format!("Forbidden: {err}")),
+        }
+        if let Ok(mut slot) = settled.lock() {
+            *slot = Some(self.caller.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Sleeps until `expiry` (at once if it has passed; never without one).
+async fn until(expiry: Option<Expiry>) {
+    let Some(Expiry(at)) = expiry else {
+        return std::future::pending().await;
+    };
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    tokio::time::sleep(left).await;
 }
 
 /// Sends one message unless the peer takes nothing for `within` (a dead or stalled peer holds

@@ -16,6 +16,8 @@ use crate::helpers::payloads::{
 pub struct Client {
     http: reqwest::Client,
     address: String,
+    /// Sent as `Authorization: Bearer …` on every operation, when set.
+    token: Option<String>,
 }
 
 impl Client {
@@ -25,7 +27,19 @@ impl Client {
     }
 
     pub(crate) fn sharing(http: reqwest::Client, address: String) -> Client {
-        Client { http, address }
+        Client {
+            http,
+            address,
+            token: None,
+        }
+    }
+
+    /// The same server's client, sending `token` as its bearer token.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client {
+            token: Some(token.to_owned()),
+            ..self.clone()
+        }
     }
 
     /// `http://host:port`, no trailing slash.
@@ -44,9 +58,11 @@ impl Client {
 
     /// POSTs one operation and returns the JSON response (asserting HTTP 200).
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .http
-            .post(self.url("/graphql"))
+        let mut request = self.http.post(self.url("/graphql"));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await

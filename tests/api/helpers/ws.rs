@@ -93,6 +93,13 @@ impl Socket {
         assert_eq!(ack["type"], "connection_ack", "{ack}");
     }
 
+    /// Sends `connection_init` with `payload` (Apollo's `connectionParams`); the server
+    /// acknowledges (`receive`) or closes (`closed`).
+    pub async fn init_with(&mut self, payload: Value) {
+        self.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+    }
+
     /// Starts `userEvents` after `after` as operation `id` (`subscribe`, or `start`).
     pub async fn subscribe(&mut self, id: &str, after: Option<&str>) {
         let start = match self.protocol {
