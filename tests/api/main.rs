@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod auth;
+mod auth_ws;
 mod browsers;
 mod cli;
 mod concurrency;

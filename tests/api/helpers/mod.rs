@@ -14,6 +14,7 @@ mod payloads;
 pub mod proxy;
 pub mod raw;
 mod storage;
+pub mod tokens;
 mod wait;
 pub mod ws;
 
