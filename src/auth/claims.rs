@@ -10,6 +10,10 @@ use crate::domain::{Identity, Scopes};
 
 use super::{AuthError, Verified};
 
+/// The longest `sub` taken, in bytes: it is stored with every event the caller causes. Issuers'
+/// subjects are ids or addresses, far shorter.
+const MAX_SUBJECT_BYTES: usize = 255;
+
 /// The claims this service reads; `jsonwebtoken` checks `exp`, `nbf`, `iss` and `aud` itself.
 /// Each is a JSON value, not a typed field: `decode` reads this struct before it validates, and
 /// a typed field would turn "no sub" into "not JSON".
@@ -29,6 +33,9 @@ impl Claims {
     /// The identity and expiry the claims grant, or the claim that is missing or malformed.
     pub fn verified(&self) -> Result<Verified, AuthError> {
         let subject = match &self.sub {
+            Some(Value::String(sub)) if sub.len() > MAX_SUBJECT_BYTES => {
+                return Err(AuthError::InvalidClaim("sub"));
+            }
             Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
             Some(Value::String(_)) | None => return Err(AuthError::MissingClaim("sub")),
             Some(_) => return Err(AuthError::InvalidClaim("sub")),

@@ -41,7 +41,8 @@ pub enum AuthError {
     /// them apart), or empty (`sub`).
     #[error("the token has no usable {0} claim, which this service requires")]
     MissingClaim(&'static str),
-    /// An optional claim has the wrong type (`nbf` not a number, `scp` not strings, ...).
+    /// An optional claim has the wrong type (`nbf` not a number, `scp` not strings, ...), or
+    /// `sub` is longer than the 255 bytes an event records.
     #[error("the token's {0} claim has the wrong form")]
     InvalidClaim(&'static str),
 }
