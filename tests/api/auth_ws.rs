@@ -50,6 +50,8 @@ async fn a_socket_is_who_its_connection_init_token_says(backend: Backend) {
         let event = socket.receive(WAIT).await.expect("an event");
         let event = &event["payload"]["data"]["userEvents"];
         assert_eq!(event["name"], "Ada", "{payload}: {event}");
+        assert_eq!(event["actor"], "writer", "{payload}: {event}");
+        assert!(event["correlationId"].is_string(), "{event}");
     }
 
     let writer_only = Key::Rs256.token("writer", "users:write");

@@ -76,7 +76,10 @@ fn accepts_good_tokens_and_refuses_bad_ones(
         (json!({"aud": null}), AuthError::MissingClaim("aud")),
         (json!({"exp": "tomorrow"}), AuthError::MissingClaim("exp")),
         (json!({"sub": 42}), AuthError::MissingClaim("sub")),
-        (json!({"sub": "s".repeat(256)}), AuthError::InvalidClaim("sub")),
+        (
+            json!({"sub": "s".repeat(256)}),
+            AuthError::InvalidClaim("sub"),
+        ),
         (json!({"nbf": "soon"}), AuthError::InvalidClaim("nbf")),
         (
             json!({"scope": ["users:read"]}),

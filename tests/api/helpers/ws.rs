@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub const USER_EVENTS: &str = "subscription Events($after: String) { \
-    userEvents(afterPosition: $after) { __typename position userId occurredAt \
+    userEvents(afterPosition: $after) { __typename position userId occurredAt actor correlationId \
         ... on UserCreated { name email } ... on UserRenamed { previousName newName } } }";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
