@@ -83,13 +83,26 @@ const fetcher = (params, opts) => {
 // GraphiQL keeps tabs in localStorage. Use our own key prefix so other GraphiQL pages on the same
 // origin (e.g. localhost:8000) do not mix in, and reset the saved tabs when the examples change.
 const PREFIX = 'cqrs-users:';
+// GraphiQL's history plugin stores each run with its headers ('graphiql:queries', and
+// 'graphiql:favorites' once starred) whatever shouldPersistHeaders says, so a token typed in the
+// headers pane would land in localStorage. Drop the headers on the way in: history keeps them for
+// this page's life, and a history entry restored after a reload comes back without headers.
+const HISTORY_KEYS = ['graphiql:queries', 'graphiql:favorites'];
+const withoutHeaders = (k, v) => {
+  if (!HISTORY_KEYS.includes(k)) return v;
+  try {
+    return JSON.stringify(JSON.parse(v), (key, value) => (key === 'headers' ? undefined : value));
+  } catch {
+    return v;
+  }
+};
 let storage = null; // null: GraphiQL keeps nothing (used when localStorage is blocked)
 try {
   const ls = window.localStorage;
   const ownKeys = () => Object.keys(ls).filter((k) => k.startsWith(PREFIX));
   const prefixed = {
     getItem: (k) => ls.getItem(PREFIX + k),
-    setItem: (k, v) => ls.setItem(PREFIX + k, v),
+    setItem: (k, v) => ls.setItem(PREFIX + k, withoutHeaders(k, v)),
     removeItem: (k) => ls.removeItem(PREFIX + k),
     clear: () => ownKeys().forEach((k) => ls.removeItem(k)),
     get length() {
