@@ -3,6 +3,7 @@ import { createElement as h } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
+import { createClient } from 'graphql-ws';
 import { parse } from 'graphql';
 import 'graphiql/style.css';
 
@@ -27,17 +28,46 @@ const defaultTabs = [
 ].map(([query, variables]) => ({ query, variables }));
 
 // Same origin: POST /graphql for queries and mutations, graphql-transport-ws on /graphql for subscriptions.
-// The WebSocket is only opened when a subscription is run.
+// HTTP requests carry the headers pane's headers. A WebSocket has no headers of its own, so the
+// pane's Authorization header (any case) goes in `connection_init` as `{ authorization }`, where the
+// server looks for it. @graphiql/toolkit would instead spread every header into it and open a new
+// client per subscription; we give it our own graphql-ws client, one per Authorization value, so
+// a changed token gets a new connection. Clients are lazy: a socket is open only while a
+// subscription runs, so idle entries cost nothing.
 const wsScheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-const httpAndWsFetcher = createGraphiQLFetcher({
-  url: '/graphql',
-  subscriptionUrl: `${wsScheme}//${window.location.host}/graphql`,
-  // Plain `application/json` requests and responses (no multipart/mixed incremental delivery).
-  enableIncrementalDelivery: false,
-});
+const wsUrl = `${wsScheme}//${window.location.host}/graphql`;
+const fetchers = new Map(); // Authorization value (or undefined) -> GraphiQL fetcher
+const fetcherFor = (authorization) => {
+  let fetcher = fetchers.get(authorization);
+  if (!fetcher) {
+    const wsClient = createClient({
+      url: wsUrl,
+      connectionParams: authorization === undefined ? undefined : { authorization },
+      // graphql-ws retries after any close event (its default), even 4403: the server refused the
+      // token (invalid or expired). This client always sends the same one, so retrying (5 times,
+      // with backoff) would only delay the error by half a minute.
+      shouldRetry: (e) => typeof e === 'object' && e !== null && 'code' in e && 'reason' in e && e.code !== 4403,
+    });
+    fetcher = createGraphiQLFetcher({
+      url: '/graphql',
+      wsClient,
+      // Plain `application/json` requests and responses (no multipart/mixed incremental delivery).
+      enableIncrementalDelivery: false,
+    });
+    fetchers.set(authorization, fetcher);
+  }
+  return fetcher;
+};
+// The headers pane's Authorization value: GraphiQL passes the pane's JSON object as opts.headers.
+const authorizationOf = (headers) => {
+  const key = headers ? Object.keys(headers).find((k) => k.toLowerCase() === 'authorization') : undefined;
+  const value = key === undefined ? undefined : headers[key];
+  return typeof value === 'string' ? value : undefined;
+};
 // GraphiQL updates the operation name ~100 ms after a tab switch; a quicker Run would send the
 // previous tab's name ("Unknown operation named ..."). Take it from the query actually sent.
 const fetcher = (params, opts) => {
+  const httpAndWsFetcher = fetcherFor(authorizationOf(opts?.headers));
   let doc;
   try {
     doc = parse(params.query);
@@ -53,13 +83,26 @@ const fetcher = (params, opts) => {
 // GraphiQL keeps tabs in localStorage. Use our own key prefix so other GraphiQL pages on the same
 // origin (e.g. localhost:8000) do not mix in, and reset the saved tabs when the examples change.
 const PREFIX = 'cqrs-users:';
+// GraphiQL's history plugin stores each run with its headers ('graphiql:queries', and
+// 'graphiql:favorites' once starred) whatever shouldPersistHeaders says, so a token typed in the
+// headers pane would land in localStorage. Drop the headers on the way in: history keeps them for
+// this page's life, and a history entry restored after a reload comes back without headers.
+const HISTORY_KEYS = ['graphiql:queries', 'graphiql:favorites'];
+const withoutHeaders = (k, v) => {
+  if (!HISTORY_KEYS.includes(k)) return v;
+  try {
+    return JSON.stringify(JSON.parse(v), (key, value) => (key === 'headers' ? undefined : value));
+  } catch {
+    return v;
+  }
+};
 let storage = null; // null: GraphiQL keeps nothing (used when localStorage is blocked)
 try {
   const ls = window.localStorage;
   const ownKeys = () => Object.keys(ls).filter((k) => k.startsWith(PREFIX));
   const prefixed = {
     getItem: (k) => ls.getItem(PREFIX + k),
-    setItem: (k, v) => ls.setItem(PREFIX + k, v),
+    setItem: (k, v) => ls.setItem(PREFIX + k, withoutHeaders(k, v)),
     removeItem: (k) => ls.removeItem(PREFIX + k),
     clear: () => ownKeys().forEach((k) => ls.removeItem(k)),
     get length() {
