@@ -41,11 +41,17 @@ async fn a_leader_frozen_in_its_batch_stalls_nobody_for_long() {
     eprintln!("leader stopped inside its batch transaction after {caught} tries");
 
     reads_its_own_write(&app).await;
-    assert_eq!(
-        app.lease_holder().await.as_deref(),
-        Some(app.instance_id()),
-        "the healthy instance took the lease over"
-    );
+    // Eventually: with a 1 s lease on a loaded machine, a renewal can come late and the lease
+    // read as lapsed for a moment; what matters is who holds it, not when the read lands.
+    eventually(
+        Duration::from_secs(10),
+        "the healthy instance to hold the lease",
+        async || match app.lease_holder().await {
+            Some(holder) if holder == app.instance_id() => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
 
     let acknowledged = load.stop().await.len();
     frozen.signal("-CONT");
