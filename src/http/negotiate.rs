@@ -108,13 +108,11 @@ impl Media {
             headers.insert(header::CACHE_CONTROL, value);
         }
         headers.extend(std::mem::take(&mut response.http_headers));
-        let body = serde_json::to_value(&response).map(|mut body| {
-            if !executed && self == Media::GraphQLResponse {
-                // The spec: no `data` at all when execution did not begin.
-                body.as_object_mut().map(|body| body.remove("data"));
-            }
-            body
-        });
+        let body = if !executed && self == Media::GraphQLResponse {
+            without_data(&response).and_then(|body| serde_json::to_vec(&body))
+        } else {
+            serde_json::to_vec(&response)
+        };
         self.answer(status, headers, body)
     }
 
@@ -130,32 +128,26 @@ impl Media {
         for mut response in responses {
             let executed = execution_began(&mut response);
             headers.extend(std::mem::take(&mut response.http_headers));
-            let body = match serde_json::to_value(&response) {
-                Ok(body) => body,
-                Err(err) => return self.answer(StatusCode::OK, headers, Err(err)),
+            let body = match !executed && self == Media::GraphQLResponse {
+                true => without_data(&response),
+                false => serde_json::to_value(&response),
             };
-            bodies.push(body);
-            if !executed
-                && self == Media::GraphQLResponse
-                && let Some(body) = bodies.last_mut().and_then(|b| b.as_object_mut())
-            {
-                body.remove("data");
+            match body {
+                Ok(body) => bodies.push(body),
+                Err(err) => return self.answer(StatusCode::OK, headers, Err(err)),
             }
         }
-        self.answer(
-            StatusCode::OK,
-            headers,
-            Ok(serde_json::Value::Array(bodies)),
-        )
+        let body = serde_json::to_vec(&bodies);
+        self.answer(StatusCode::OK, headers, body)
     }
 
     fn answer(
         self,
         status: StatusCode,
         mut headers: HeaderMap,
-        body: Result<serde_json::Value, serde_json::Error>,
+        body: serde_json::Result<Vec<u8>>,
     ) -> Response {
-        let Ok(bytes) = body.and_then(|body| serde_json::to_vec(&body)) else {
+        let Ok(bytes) = body else {
             tracing::error!("a GraphQL response did not serialise");
             let message = "internal error";
             return refuse(
@@ -169,6 +161,15 @@ impl Media {
         headers.insert(header::VARY, HeaderValue::from_static("accept"));
         (status, headers, Body::from(bytes)).into_response()
     }
+}
+
+/// `response` as JSON without its `data` entry: the spec's answer when execution did not begin.
+fn without_data(response: &GraphQLResponse) -> serde_json::Result<serde_json::Value> {
+    let mut body = serde_json::to_value(response)?;
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    Ok(body)
 }
 
 /// How much a client wants a type: its `q`, and how specifically a range named it.
