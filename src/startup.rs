@@ -102,6 +102,7 @@ impl Application {
                     introspection: !config.exposure.disable_introspection,
                     suggestions: !config.exposure.disable_suggestions,
                 },
+                graphql::Persisted::new(&config.documents)?,
             ),
             readiness: Readiness {
                 write_db: databases.write.clone(),

@@ -7,10 +7,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod auth;
+mod documents;
 mod exposure;
 mod limits;
 
 pub use auth::{JwtConfig, JwtKeySource, Secret};
+pub use documents::DocumentsConfig;
 pub use exposure::{Auth, Exposure, is_loopback_host};
 pub use limits::{HttpLimits, QueryLimits, WsLimits};
 
@@ -133,6 +135,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub jwt: JwtConfig,
+
+    #[command(flatten)]
+    pub documents: DocumentsConfig,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no

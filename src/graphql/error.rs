@@ -69,6 +69,17 @@ pub mod codes {
     /// The token is valid but its scopes do not allow this; says nothing of whether the user the
     /// request names exists.
     pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// A request naming its document by `extensions.persistedQuery.sha256Hash` alone, and this
+    /// instance has none under that hash: send the text with the hash (Apollo's clients do).
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+    /// A request whose text is not the document its persisted query hash (or trusted id) names;
+    /// nothing registered, nothing run.
+    pub const PERSISTED_QUERY_HASH_MISMATCH: &str = "PERSISTED_QUERY_HASH_MISMATCH";
+    /// With `--trusted-documents`, an operation the manifest does not list (by id or by text).
+    pub const OPERATION_NOT_TRUSTED: &str = "OPERATION_NOT_TRUSTED";
+    /// An `Accept` header that admits neither `application/graphql-response+json` nor
+    /// `application/json`; 406.
+    pub const NOT_ACCEPTABLE: &str = "NOT_ACCEPTABLE";
 }
 
 impl From<InvalidInput> for async_graphql::Error {
@@ -229,8 +240,23 @@ impl Extension for ErrorCodes {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        all_coded(next.run(ctx, operation_name).await, codes::BAD_USER_INPUT)
+        let mut response = all_coded(next.run(ctx, operation_name).await, codes::BAD_USER_INPUT);
+        response
+            .http_headers
+            .insert(EXECUTION_BEGAN, http::HeaderValue::from_static("1"));
+        response
     }
+}
+
+/// Marks a response whose operation began to execute, in its HTTP headers (which no transport
+/// serialises into the body); `execution_began` takes the mark off.
+const EXECUTION_BEGAN: http::HeaderName =
+    http::HeaderName::from_static("x-graphql-execution-began");
+
+/// Whether execution began for `response` (its errors are then field errors beside `data`), or it
+/// was refused before: parsed, validated, measured, resolved from a hash. Removes the mark.
+pub fn execution_began(response: &mut Response) -> bool {
+    response.http_headers.remove(EXECUTION_BEGAN).is_some()
 }
 
 /// `response` with `code` on each of its errors that has none.

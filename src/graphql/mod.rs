@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod introspection;
 mod limits;
+mod persisted;
 mod scalars;
 mod tokens;
 mod users;
@@ -19,8 +20,9 @@ use crate::config::QueryLimits;
 use crate::queries::QueryBus;
 use crate::subscriptions::LiveEvents;
 
-pub use error::codes;
+pub use error::{codes, execution_began};
 pub use limits::with_shared_budget;
+pub use persisted::{Persisted, fill_in};
 
 /// The executable schema; the command and query buses and the live feed travel in its data.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -59,6 +61,7 @@ pub fn schema(
     live: LiveEvents,
     limits: QueryLimits,
     switches: Switches,
+    persisted: Persisted,
 ) -> AppSchema {
     let mut builder = builder();
     if !switches.introspection {
@@ -69,7 +72,9 @@ pub fn schema(
     if !switches.suggestions {
         builder = builder.disable_suggestions();
     }
+    // Persisted documents are resolved first, so that the limits measure the text that runs.
     builder
+        .extension(persisted.clone())
         .extension(limits::Limits(limits))
         .limit_depth(limits.max_query_depth)
         .limit_recursive_depth(limits.max_recursive_depth)
@@ -77,6 +82,7 @@ pub fn schema(
         .data(commands)
         .data(queries)
         .data(live)
+        .data(persisted)
         .finish()
 }
 

@@ -1,17 +1,20 @@
 //! The body of `POST /graphql`, checked before anything runs: JSON only, uncompressed, bounded
 //! in size (`Content-Length`, then the bytes as they stream) and in time, one GraphQL request or
-//! a batch of them, and no object with a key twice.
+//! a batch of them, and no object with a key twice; and the parameters of `GET /graphql`. Each
+//! GraphQL request has a `query` string (or a persisted query hash), and `operationName`,
+//! `variables` and `extensions` of their types, or is refused with 400 saying which is wrong.
 
 use std::collections::HashSet;
 use std::fmt;
 
-use async_graphql::BatchRequest;
+use async_graphql::{BatchRequest, Request as GraphQLRequest};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use crate::config::HttpLimits;
 use crate::graphql::codes;
@@ -62,12 +65,9 @@ pub(super) enum Refused {
     /// 400 `BAD_REQUEST`, with serde_json's account (a position, never the input).
     #[error("the body is not valid JSON: {0}")]
     Malformed(serde_json::Error),
-    /// 400 `BAD_REQUEST`.
-    #[error(
-        "the body is not a GraphQL request: an object with a non-empty \"query\" string, \
-         or a non-empty array of them"
-    )]
-    NotGraphQL,
+    /// 400 `BAD_REQUEST`: what is wrong with it.
+    #[error("not a GraphQL request: {0}")]
+    NotGraphQL(String),
 }
 
 impl IntoResponse for Refused {
@@ -79,7 +79,7 @@ impl IntoResponse for Refused {
             ),
             Refused::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
             Refused::TooSlow(_) => (StatusCode::REQUEST_TIMEOUT, codes::REQUEST_TIMEOUT),
-            Refused::Unreadable | Refused::Malformed(_) | Refused::NotGraphQL => {
+            Refused::Unreadable | Refused::Malformed(_) | Refused::NotGraphQL(_) => {
                 (StatusCode::BAD_REQUEST, codes::BAD_REQUEST)
             }
         };
@@ -130,18 +130,82 @@ async fn read(body: Body, limits: &HttpLimits) -> Result<Bytes, Refused> {
     }
 }
 
-/// JSON without a repeated key, then a GraphQL request with a query, or a non-empty array of them.
+/// JSON without a repeated key, then a GraphQL request, or a non-empty array of them.
 fn parse(bytes: &[u8]) -> Result<BatchRequest, Refused> {
     serde_json::from_slice::<UniqueKeys>(bytes).map_err(Refused::Malformed)?;
-    let request = serde_json::from_slice::<BatchRequest>(bytes).map_err(|_| Refused::NotGraphQL)?;
-    let queries_given = match &request {
-        BatchRequest::Single(one) => !one.query.is_empty(),
-        BatchRequest::Batch(many) => many.iter().all(|one| !one.query.is_empty()),
-    };
-    if !queries_given {
-        return Err(Refused::NotGraphQL);
+    let value: Value = serde_json::from_slice(bytes).map_err(Refused::Malformed)?;
+    let not_graphql = |why: &str| Refused::NotGraphQL(why.to_owned());
+    match &value {
+        Value::Object(fields) => check_fields(fields)?,
+        Value::Array(many) if !many.is_empty() => {
+            for one in many {
+                let fields = one
+                    .as_object()
+                    .ok_or_else(|| not_graphql("each request of a batch is an object"))?;
+                check_fields(fields)?;
+            }
+        }
+        Value::Array(_) => return Err(not_graphql("a batch holds at least one request")),
+        _ => return Err(not_graphql("the body is an object, or an array of them")),
     }
-    Ok(request)
+    serde_json::from_value(value).map_err(|_| not_graphql("it has fields of the wrong shape"))
+}
+
+/// The parameters of a `GET /graphql`: `query`, `operationName`, and `variables` and
+/// `extensions` as JSON; others are ignored, none may come twice.
+pub(super) fn from_query_string(query: Option<&str>) -> Result<GraphQLRequest, Refused> {
+    let mut fields = Map::new();
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let value = match &*name {
+            "query" | "operationName" => Value::String(value.into_owned()),
+            "variables" | "extensions" => serde_json::from_str(&value)
+                .map_err(|_| Refused::NotGraphQL(format!("the parameter `{name}` is not JSON")))?,
+            _ => continue,
+        };
+        if fields.insert(name.clone().into_owned(), value).is_some() {
+            return Err(Refused::NotGraphQL(format!(
+                "the parameter `{name}` is given twice"
+            )));
+        }
+    }
+    check_fields(&fields)?;
+    serde_json::from_value(Value::Object(fields))
+        .map_err(|_| Refused::NotGraphQL("its parameters have the wrong shape".to_owned()))
+}
+
+/// One GraphQL request's fields: a `query` string, unless a persisted query hash names the
+/// document; `operationName` a string, `variables` and `extensions` objects (each may be null).
+fn check_fields(fields: &Map<String, Value>) -> Result<(), Refused> {
+    let wrong = |why: &str| Err(Refused::NotGraphQL(why.to_owned()));
+    let persisted = fields
+        .get("extensions")
+        .and_then(|extensions| extensions.get("persistedQuery"))
+        .is_some();
+    match fields.get("query") {
+        Some(Value::String(query)) if !query.is_empty() => {}
+        None | Some(Value::String(_)) if persisted => {}
+        None | Some(Value::String(_)) => {
+            return wrong("`query` is missing (nor does extensions.persistedQuery name one)");
+        }
+        Some(_) => return wrong("`query` must be a string"),
+    }
+    if !matches!(
+        fields.get("operationName"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        return wrong("`operationName` must be a string or null");
+    }
+    for name in ["variables", "extensions"] {
+        if !matches!(
+            fields.get(name),
+            None | Some(Value::Null | Value::Object(_))
+        ) {
+            return Err(Refused::NotGraphQL(format!(
+                "`{name}` must be an object or null"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Any JSON value in which no object repeats a key. serde_json keeps the last of two, so a

@@ -1,20 +1,22 @@
-//! `/graphql`: POST (JSON, or a JSON array of operations answered with an array) and GET (queries only).
+//! `/graphql`: POST (JSON, or a JSON array of operations answered with an array) and GET (queries
+//! only), each answered in the media type `Accept` asks for (`negotiate.rs`).
 
 use std::sync::Arc;
 
 use async_graphql::BatchRequest;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Extension;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::Caller;
 use crate::graphql::{AppSchema, codes};
 use crate::http::Browsers;
-use crate::http::body::GraphQLBody;
+use crate::http::body::{self, GraphQLBody};
 use crate::http::identify::Gate;
+use crate::http::negotiate::{Media, NotAcceptable};
 use crate::http::refusal::refuse;
 use crate::http::ws;
 
@@ -22,9 +24,21 @@ use crate::http::ws;
 /// way to make one request do unbounded work.
 const MAX_BATCH: usize = 32;
 
+/// The media type of the answer, negotiated before the body is read (406 if none).
+pub(super) struct Accepted(Media);
+
+impl<S: Send + Sync> FromRequestParts<S> for Accepted {
+    type Rejection = NotAcceptable;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, NotAcceptable> {
+        Media::negotiate(&parts.headers).map(Accepted)
+    }
+}
+
 pub(super) async fn post(
     State(schema): State<AppSchema>,
     Extension(caller): Extension<Caller>,
+    Accepted(media): Accepted,
     request: GraphQLBody,
 ) -> Response {
     let request = request.into_inner();
@@ -42,12 +56,13 @@ pub(super) async fn post(
         );
     }
     let request = crate::graphql::with_shared_budget(request.data(caller));
-    GraphQLResponse::from(schema.execute_batch(request).await).into_response()
+    media.respond_batch(schema.execute_batch(request).await)
 }
 
 /// GET upgrades to a WebSocket for subscriptions (`graphql-transport-ws`, or the legacy
 /// `graphql-ws`), and otherwise serves queries only: a mutation over GET could be triggered by a
-/// link or an image tag, so it is refused with 405 before anything runs.
+/// link or an image tag, so it is refused with 405 before anything runs, named by its text or by
+/// a persisted query hash.
 pub(super) async fn get(
     State(schema): State<AppSchema>,
     State(browsers): State<Arc<Browsers>>,
@@ -65,20 +80,18 @@ pub(super) async fn get(
         }
         return ws::upgrade(schema, gate, caller, request).await;
     }
-    let request =
-        match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(
-            request,
-            &(),
-        )
-        .await
-        {
-            Ok(request) if !request.0.query.is_empty() => request.into_inner(),
-            _ => {
-                let message = "a GET needs a `query` parameter (and JSON `variables`, if any)";
-                let code = codes::BAD_REQUEST;
-                return refuse(StatusCode::BAD_REQUEST, code, message);
-            }
-        };
+    let media = match Media::negotiate(request.headers()) {
+        Ok(media) => media,
+        Err(refused) => return refused.into_response(),
+    };
+    let mut request = match body::from_query_string(request.uri().query()) {
+        Ok(request) => request,
+        Err(refused) => return refused.into_response(),
+    };
+    // A hash is resolved here, so that the text checked below is the text that runs.
+    if let Err(error) = crate::graphql::fill_in(&schema, &mut request) {
+        return media.respond(async_graphql::Response::from_errors(vec![error]));
+    }
     if let Some(kind) = non_query_operation(&request.query, request.operation_name.as_deref()) {
         let message = format!("a {kind} cannot be sent with GET; use POST");
         let mut response = refuse(
@@ -91,7 +104,7 @@ pub(super) async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    GraphQLResponse::from(schema.execute(request.data(caller)).await).into_response()
+    media.respond(schema.execute(request.data(caller)).await)
 }
 
 /// The kind of the operation that would run, if it is not a query. A document that does not

@@ -6,6 +6,7 @@ mod browsers;
 mod graphql;
 mod health;
 mod identify;
+mod negotiate;
 mod playground;
 mod refusal;
 mod serve;

@@ -43,7 +43,9 @@ pub(super) async fn as_graphql_error(request: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with("application/graphql-response+json")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
@@ -53,6 +55,7 @@ pub(super) async fn as_graphql_error(request: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => codes::PAYLOAD_TOO_LARGE,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => codes::UNSUPPORTED_MEDIA_TYPE,
         StatusCode::REQUEST_TIMEOUT => codes::REQUEST_TIMEOUT,
+        StatusCode::NOT_ACCEPTABLE => codes::NOT_ACCEPTABLE,
         s if s.is_client_error() => codes::BAD_REQUEST,
         _ => codes::INTERNAL_SERVER_ERROR,
     };

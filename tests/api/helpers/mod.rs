@@ -1,6 +1,6 @@
 //! The harness, one file per job: engines, fresh databases, the app and its servers, a typed
 //! client, hostile requests and raw HTTP to send them, looking inside the databases, logs per
-//! app, the binary, load, a proxy, WebSockets.
+//! app, the binary, load, a proxy, WebSockets, documents named by hash.
 
 mod app;
 mod backend;
@@ -11,6 +11,7 @@ mod inspect;
 mod load;
 mod logs;
 mod payloads;
+pub mod persisted;
 pub mod proxy;
 pub mod raw;
 mod storage;
