@@ -252,57 +252,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 /// restart). Retrying later may work.
 const GAVE_UP: [&str; 6] = ["55P03", "57014", "25P03", "57P01", "57P02", "57P03"];
 
-/// How many connections of a pool are lent out and how many wait idle, now, and its most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolUse {
-    pub in_use: u32,
-    pub idle: u32,
-    pub max: u32,
-}
-
-impl Databases {
-    /// Each pool, once, with its use now, under its first name in `Databases` order: `read` and
-    /// `projector` are left out when they are the `write` pool itself.
-    pub fn pool_use(&self) -> Vec<(&'static str, PoolUse)> {
-        let pools = [
-            ("write", &self.write),
-            ("log", &self.log),
-            ("replay", &self.replay),
-            ("read", &self.read),
-            ("projector", &self.projector),
-        ];
-        let mut seen: Vec<*const ()> = Vec::new();
-        let mut found = Vec::new();
-        for (name, db) in pools {
-            let (identity, size, idle, max) = match db.get_database_backend() {
-                DbBackend::Postgres => usage(db.get_postgres_connection_pool()),
-                _ => usage(db.get_sqlite_connection_pool()),
-            };
-            if !seen.contains(&identity) {
-                seen.push(identity);
-                let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(size);
-                let in_use = size - idle;
-                found.push((name, PoolUse { in_use, idle, max }));
-            }
-        }
-        found
-    }
-}
-
-/// A pool's identity (its options live once per pool, shared by every clone), size, idle, most.
-fn usage<DB: sea_orm::sqlx::Database>(
-    pool: &sea_orm::sqlx::Pool<DB>,
-) -> (*const (), u32, usize, u32) {
-    let options = pool.options();
-    let identity = std::ptr::from_ref(options).cast::<()>();
-    (
-        identity,
-        pool.size(),
-        pool.num_idle(),
-        options.get_max_connections(),
-    )
-}
-
 /// Whether `err` says the database could not be reached (down, restarting, pool exhausted) or
 /// gave up waiting (see `GAVE_UP`), as opposed to a statement it refused: the client should retry
 /// later, not fix its request.

@@ -201,7 +201,7 @@ impl Drop for Recorder {
         let outcome = self.outcome.as_deref().unwrap_or("cancelled");
         let metrics = &self.observe.metrics;
         metrics.graphql_operation(name.as_deref(), kind, outcome, took);
-        let name = name.as_deref().unwrap_or("");
+        let name = name.as_deref().unwrap_or("anonymous");
         self.span.record("operation", name);
         self.span.record("type", kind);
         self.span.record("outcome", outcome);

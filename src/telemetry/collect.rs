@@ -9,6 +9,8 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
+use sea_orm::{DatabaseConnection, DbBackend};
+
 use crate::db::Databases;
 
 /// Where the `users_view` projection stands, as its checkpoint row and the log say.
@@ -94,9 +96,61 @@ impl std::fmt::Debug for Pools {
     }
 }
 
+/// A pool's connections now: lent out, idle, and its most.
+struct PoolUse {
+    in_use: u32,
+    idle: u32,
+    max: u32,
+}
+
+/// Each pool of `databases`, once, under its first name in `Databases` order: `read` and
+/// `projector` are left out when they are the `write` pool itself.
+fn pool_use(databases: &Databases) -> Vec<(&'static str, PoolUse)> {
+    let pools = [
+        ("write", &databases.write),
+        ("log", &databases.log),
+        ("replay", &databases.replay),
+        ("read", &databases.read),
+        ("projector", &databases.projector),
+    ];
+    let mut seen: Vec<*const ()> = Vec::new();
+    let mut found = Vec::new();
+    for (name, db) in pools {
+        let (identity, usage) = usage(db);
+        if !seen.contains(&identity) {
+            seen.push(identity);
+            found.push((name, usage));
+        }
+    }
+    found
+}
+
+/// A pool's identity (the address of its options, shared by every clone of one pool) and use.
+fn usage(db: &DatabaseConnection) -> (*const (), PoolUse) {
+    fn of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> (*const (), PoolUse) {
+        let options = pool.options();
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+        let max = options.get_max_connections();
+        let identity = std::ptr::from_ref(options).cast::<()>();
+        (
+            identity,
+            PoolUse {
+                in_use: size - idle,
+                idle,
+                max,
+            },
+        )
+    }
+    match db.get_database_backend() {
+        DbBackend::Postgres => of(db.get_postgres_connection_pool()),
+        _ => of(db.get_sqlite_connection_pool()),
+    }
+}
+
 impl Collector for Pools {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let pools = self.0.pool_use();
+        let pools = pool_use(&self.0);
         let help = "Connections of each database pool, by state (in_use, idle)";
         let mut metric =
             encoder.encode_descriptor("db_pool_connections", help, None, MetricType::Gauge)?;

@@ -17,6 +17,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Instrument as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -29,9 +30,11 @@ pub use metrics::{CONTENT_TYPE, LiveGauges, MAX_OPERATION_NAMES, Metrics, Open, 
 /// `--log-level`) and, with `--otlp-endpoint`, the export of spans. Keep the returned `Tracer`
 /// until the end, then `shutdown` it to send the last spans.
 pub fn init(config: &Telemetry) -> anyhow::Result<Tracer> {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = || {
+        EnvFilter::try_from_default_env()
+            .or_else(|_| EnvFilter::try_new(&config.log_level))
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+    };
     let stderr = std::io::stderr;
     let log = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
@@ -46,15 +49,20 @@ pub fn init(config: &Telemetry) -> anyhow::Result<Tracer> {
             .with_writer(stderr)
             .boxed(),
     };
+    // sea-orm's span per SQL statement is for traces: the log has no use for it, so without an
+    // exporter no layer asks for it and it is never made.
+    let no_statements = filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("sea_orm")));
     let provider = config
         .otlp_endpoint
         .as_ref()
         .map(traces::otlp)
         .transpose()?;
+    let spans = provider
+        .as_ref()
+        .map(|p| traces::layer(p).with_filter(filter()));
     tracing_subscriber::registry()
-        .with(filter)
-        .with(log)
-        .with(provider.as_ref().map(traces::layer))
+        .with(log.with_filter(filter().and(no_statements)))
+        .with(spans)
         .try_init()?;
     Ok(Tracer(provider))
 }

@@ -90,26 +90,93 @@ async fn a_request_is_one_trace_from_http_to_the_database(backend: Backend) {
     }
 }
 
-/// A request without `traceparent` starts a trace of its own: it is not the child of anything
-/// (and this suite's sampler, honouring only sampled callers, records none of it).
-async fn a_caller_that_does_not_sample_is_obeyed(backend: Backend) {
-    let app = spawn_app(backend).await;
+both_engines!(a_request_is_one_trace_from_http_to_the_database);
+
+/// One request as a collector's OTLP/HTTP endpoint gets it: its path, content type and body.
+struct Received {
+    head: String,
+    body: Vec<u8>,
+}
+
+/// A collector on loopback that answers 200 to every request and hands each on.
+async fn collector() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                loop {
+                    let mut head = String::new();
+                    while !head.ends_with("\r\n\r\n") {
+                        if stream.read_line(&mut head).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                    }
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>())
+                        })
+                        .and_then(Result::ok)
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+                    stream.get_mut().write_all(answer).await.unwrap();
+                    let _ = tx.send(Received { head, body });
+                }
+            });
+        }
+    });
+    (address, rx)
+}
+
+/// The binary with `--otlp-endpoint` sends its spans to the collector over OTLP/HTTP (protobuf),
+/// the caller's trace among them, at the latest when it shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_collector() {
+    let (endpoint, mut received) = collector().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = crate::helpers::binary();
+    command
+        .current_dir(dir.path())
+        .args(["--otlp-endpoint", &endpoint]);
+    let mut served = crate::helpers::Served::start(command);
     let trace = new_trace_id();
-    let response = app
-        .http()
-        .post(app.url("/graphql"))
-        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-00"))
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", served.address))
+        .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
         .json(&json!({ "query": "{ __typename }" }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let answered = app.graphql("{ __typename }", json!({})).await;
-    assert_eq!(answered["data"]["__typename"], "Query");
-    assert!(spans_of(&trace).is_empty());
-}
+    served.signal("-TERM");
+    assert!(served.exit(WAIT).success());
 
-both_engines!(
-    a_request_is_one_trace_from_http_to_the_database,
-    a_caller_that_does_not_sample_is_obeyed,
-);
+    let trace_bytes = opentelemetry::trace::TraceId::from_hex(&trace)
+        .unwrap()
+        .to_bytes();
+    let mut heads = Vec::new();
+    while let Ok(request) = received.try_recv() {
+        heads.push(request.head.clone());
+        let head = request.head.to_ascii_lowercase();
+        let ours = request.body.windows(16).any(|w| w == trace_bytes);
+        if ours {
+            assert!(head.starts_with("post /v1/traces "), "{head}");
+            assert!(
+                head.contains("content-type: application/x-protobuf"),
+                "{head}"
+            );
+            return;
+        }
+    }
+    panic!("no export carried trace {trace}: {heads:?}");
+}
