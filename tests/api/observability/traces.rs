@@ -139,7 +139,8 @@ async fn collector() -> (String, tokio::sync::mpsc::UnboundedReceiver<Received>)
 }
 
 /// The binary with `--otlp-endpoint` sends its spans to the collector over OTLP/HTTP (protobuf),
-/// the caller's trace among them, at the latest when it shuts down.
+/// at the latest when it shuts down: the caller's trace, down to its SQL, and the projector's
+/// batch, a trace of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_reach_an_otlp_collector() {
     let (endpoint, mut received) = collector().await;
@@ -149,34 +150,49 @@ async fn spans_reach_an_otlp_collector() {
         .current_dir(dir.path())
         .args(["--otlp-endpoint", &endpoint]);
     let mut served = crate::helpers::Served::start(command);
+    let client = crate::helpers::Client::new(&served.address);
+    let created = client.create_user("Ada", "ada@example.com").await;
     let trace = new_trace_id();
-    let response = reqwest::Client::new()
-        .post(format!("{}/graphql", served.address))
+    let response = client
+        .http()
+        .post(client.url("/graphql"))
         .header("traceparent", format!("00-{trace}-{CALLER_SPAN}-01"))
         .json(&json!({ "query": "{ __typename }" }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    let token = Some(created.consistency_token.as_str());
+    client.user(&created.user.id, token).await.ok();
     served.signal("-TERM");
     assert!(served.exit(WAIT).success());
 
     let trace_bytes = opentelemetry::trace::TraceId::from_hex(&trace)
         .unwrap()
         .to_bytes();
-    let mut heads = Vec::new();
+    let mut bodies = Vec::new();
     while let Ok(request) = received.try_recv() {
-        heads.push(request.head.clone());
         let head = request.head.to_ascii_lowercase();
-        let ours = request.body.windows(16).any(|w| w == trace_bytes);
-        if ours {
-            assert!(head.starts_with("post /v1/traces "), "{head}");
-            assert!(
-                head.contains("content-type: application/x-protobuf"),
-                "{head}"
-            );
-            return;
-        }
+        assert!(head.starts_with("post /v1/traces "), "{head}");
+        assert!(
+            head.contains("content-type: application/x-protobuf"),
+            "{head}"
+        );
+        bodies.push(request.body);
     }
-    panic!("no export carried trace {trace}: {heads:?}");
+    let carries = |needle: &[u8]| {
+        bodies
+            .iter()
+            .any(|b| b.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(carries(&trace_bytes), "no export carried trace {trace}");
+    for name in [
+        "request",
+        "graphql",
+        "dispatch",
+        "sea_orm.commit",
+        "projector_batch",
+    ] {
+        assert!(carries(name.as_bytes()), "no {name} span exported");
+    }
 }
