@@ -15,7 +15,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.log_level);
+    let tracer = match telemetry::init(&cli.telemetry) {
+        Ok(tracer) => tracer,
+        Err(err) => {
+            eprintln!("cannot set up logging and tracing: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&cli.serve).await,
         Command::PrintSchema { output: None } => {
@@ -26,12 +32,13 @@ async fn main() -> ExitCode {
             .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display())),
         Command::Projections { action } => projections(&cli.serve, action).await,
     };
+    if let Err(err) = &result {
+        tracing::error!("{err:#}");
+    }
+    let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!("{err:#}");
-            ExitCode::FAILURE
-        }
+        Err(_) => ExitCode::FAILURE,
     }
 }
 

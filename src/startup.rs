@@ -25,11 +25,14 @@ use crate::projections::{Lease, Projector, ProjectorSettings, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
 use crate::signals::{ProjectionProgress, Wakeup};
 use crate::subscriptions::{Admission, LiveEvents};
+use crate::telemetry::Metrics;
 
 /// A built server, bound to its port, not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// `--metrics-listen`'s listener and router, if `/metrics` is served apart.
+    metrics: Option<(TcpListener, axum::Router)>,
     limits: HttpLimits,
     projector: Projector,
     live: LiveEvents,
@@ -67,6 +70,7 @@ impl Application {
         };
         let progress = Arc::new(ProjectionProgress::default());
         let shutdown = CancellationToken::new();
+        let metrics = Metrics::new(&databases);
 
         let commands = CommandBus::new(CommandHandlers::new(
             databases.write.clone(),
@@ -85,7 +89,8 @@ impl Application {
             buffer,
             Admission::new(config.ws_limits),
             shutdown.clone(),
-        );
+        )
+        .counted_in(metrics.live());
         let live_start = events::visible_head(&databases.log)
             .await
             .context("find the head of the event log")?;
@@ -103,6 +108,10 @@ impl Application {
                     suggestions: !config.exposure.disable_suggestions,
                 },
                 graphql::Persisted::new(&config.documents)?,
+                graphql::Observe {
+                    metrics: metrics.clone(),
+                    log: !config.observability.no_operation_log,
+                },
             ),
             readiness: Readiness {
                 write_db: databases.write.clone(),
@@ -111,6 +120,12 @@ impl Application {
             limits: config.http_limits,
             browsers,
             gate: http::Gate::new(authenticator.clone()),
+            scrape: http::Scrape {
+                metrics: metrics.clone(),
+                log_db: databases.log.clone(),
+                read_db: databases.read.clone(),
+                on_main: config.observability.metrics_listen.is_none(),
+            },
         };
         let settings = projector_settings(config);
         let projector = Projector {
@@ -120,10 +135,20 @@ impl Application {
             appended: appended.clone(),
             lease: Lease::new(USERS_VIEW, instance, settings.lease_ttl),
             settings,
+            metrics: metrics.projector(),
         };
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listen on {}", config.listen))?;
+        let metrics = match config.observability.metrics_listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listen for /metrics on {addr}"))?,
+                http::metrics::router(state.scrape.clone()),
+            )),
+            None => None,
+        };
         match (auth, &authenticator) {
             (Auth::Jwt, Some(authenticator)) => {
                 tracing::info!("authenticating callers: {}", authenticator.describe());
@@ -140,6 +165,7 @@ impl Application {
         Ok(Self {
             listener,
             router: http::router(state, span.clone()),
+            metrics,
             limits: config.http_limits,
             span,
             projector,
@@ -171,6 +197,12 @@ impl Application {
             .expect("a bound listener has a local address")
     }
 
+    /// The address `/metrics` is served on apart (`--metrics-listen`), if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        let (listener, _) = self.metrics.as_ref()?;
+        listener.local_addr().ok()
+    }
+
     /// Cancel it to shut down gracefully: stop accepting, finish in-flight requests (for at most
     /// `--shutdown-grace-ms`), end subscriptions, then stop the projector between batches.
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -194,6 +226,10 @@ impl Application {
                 ),
             ),
         ];
+        if let Some((listener, router)) = self.metrics {
+            let serving = http::serve(listener, router, self.limits, stop.clone());
+            tasks.push(spawn_in(&span, serving));
+        }
         if let Some(authenticator) = &self.authenticator {
             tasks.push(spawn_in(&span, authenticator.reload_task(stop.clone())));
         }

@@ -10,11 +10,13 @@ mod auth;
 mod documents;
 mod exposure;
 mod limits;
+mod observability;
 
 pub use auth::{JwtConfig, JwtKeySource, Secret};
 pub use documents::DocumentsConfig;
 pub use exposure::{Auth, Exposure, is_loopback_host};
 pub use limits::{HttpLimits, QueryLimits, WsLimits};
+pub use observability::{LogFormat, Observability, Telemetry};
 
 /// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
 pub const DEFAULT_WRITE_DATABASE_URL: &str = "sqlite://data/write.db";
@@ -30,9 +32,8 @@ pub struct Cli {
     #[command(flatten)]
     pub serve: ServeConfig,
 
-    /// Log filter: a level (`info`, `debug`) or `tracing` directives (`info,cqrs_users=debug`).
-    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true)]
-    pub log_level: String,
+    #[command(flatten)]
+    pub telemetry: Telemetry,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +139,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub documents: DocumentsConfig,
+
+    #[command(flatten)]
+    pub observability: Observability,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no

@@ -5,19 +5,22 @@
 //! The crate enables async-graphql's `custom-error-conversion`, so no other error type converts
 //! into a GraphQL error by accident (a bare `?` on a `DbErr` in a resolver does not compile).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
-    NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextSubscribe, NextValidation,
 };
+use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
-    Context, ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
+    Context, ErrorExtensions, Request, Response, ServerError, ServerResult, ValidationResult,
+    Variables,
 };
+use futures::StreamExt as _;
 
 use crate::commands::CommandError;
-use crate::domain::{Denied, InvalidInput};
+use crate::domain::{Caller, Denied, InvalidInput};
 use crate::queries::QueryError;
 use crate::telemetry::Fault;
 
@@ -194,19 +197,57 @@ fn with_error_id(cause: anyhow::Error, code: &'static str, message: &str) -> asy
 /// Gives every error a code: parse errors `GRAPHQL_PARSE_FAILED`, validation errors
 /// `GRAPHQL_VALIDATION_FAILED`, any other error of execution without one `BAD_USER_INPUT`
 /// (resolvers' errors carry theirs; what is left is async-graphql's own, such as an argument it
-/// could not coerce), and whatever else reaches the response uncoded `BAD_REQUEST`.
+/// could not coerce), and whatever else reaches the response uncoded `BAD_REQUEST`. Every error
+/// also gets `requestId`, the id of the request (its `x-request-id`; a WebSocket's handshake's).
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
+        Arc::new(Coding::default())
     }
 }
 
+/// `ErrorCodes` for one request: the request's id, once known.
+#[derive(Default)]
+struct Coding {
+    request_id: Mutex<Option<String>>,
+}
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
+impl Extension for Coding {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        all_coded(next.run(ctx).await, codes::BAD_REQUEST)
+        let response = all_coded(next.run(ctx).await, codes::BAD_REQUEST);
+        let id = self.request_id.lock().ok().and_then(|id| id.clone());
+        with_request_id(response, id.as_deref())
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let id = ctx
+            .data_opt::<Caller>()
+            .map(|c| c.correlation_id.as_str().to_owned());
+        next.run(ctx, stream)
+            .map(move |response| with_request_id(response, id.as_deref()))
+            .boxed()
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let caller = request.data.get(&std::any::TypeId::of::<Caller>());
+        if let Some(caller) = caller.and_then(|c| c.downcast_ref::<Caller>())
+            && let Ok(mut id) = self.request_id.lock()
+        {
+            *id = Some(caller.correlation_id.as_str().to_owned());
+        }
+        next.run(ctx, request).await
     }
 
     async fn parse_query(
@@ -257,6 +298,18 @@ const EXECUTION_BEGAN: http::HeaderName =
 /// was refused before: parsed, validated, measured, resolved from a hash. Removes the mark.
 pub fn execution_began(response: &mut Response) -> bool {
     response.http_headers.remove(EXECUTION_BEGAN).is_some()
+}
+
+/// `response` with `requestId` on each of its errors, when the request has an id.
+fn with_request_id(mut response: Response, id: Option<&str>) -> Response {
+    if let Some(id) = id {
+        for err in &mut response.errors {
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", id);
+        }
+    }
+    response
 }
 
 /// `response` with `code` on each of its errors that has none.

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod introspection;
 mod limits;
+mod observe;
 mod persisted;
 mod scalars;
 mod tokens;
@@ -22,6 +23,7 @@ use crate::subscriptions::LiveEvents;
 
 pub use error::{codes, execution_began};
 pub use limits::with_shared_budget;
+pub use observe::Observe;
 pub use persisted::{Persisted, fill_in};
 
 /// The executable schema; the command and query buses and the live feed travel in its data.
@@ -54,7 +56,7 @@ pub struct Switches {
 /// The schema served over HTTP and WebSocket, dispatching to these buses and this feed, and
 /// refusing requests beyond `limits` before they run (`limits.rs`). async-graphql's own depth,
 /// recursion and directive limits are set to the same values, as a second line: `limits.rs`
-/// refuses first, with its own codes.
+/// refuses first, with its own codes. `observe` counts (and logs) each operation.
 pub fn schema(
     commands: CommandBus,
     queries: QueryBus,
@@ -62,8 +64,9 @@ pub fn schema(
     limits: QueryLimits,
     switches: Switches,
     persisted: Persisted,
+    observe: Observe,
 ) -> AppSchema {
-    let mut builder = builder();
+    let mut builder = builder(Some(observe));
     if !switches.introspection {
         builder = builder
             .disable_introspection()
@@ -92,14 +95,19 @@ pub fn sdl() -> String {
         .use_space_ident()
         .indent_width(2)
         .prefer_single_line_descriptions();
-    builder().finish().sdl_with_options(options)
+    builder(None).finish().sdl_with_options(options)
 }
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(
+/// `observe` comes first, so it sees each response as the client will, codes included.
+fn builder(observe: Option<Observe>) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
-    )
+    );
+    match observe {
+        Some(observe) => builder.extension(observe),
+        None => builder,
+    }
     .extension(error::ErrorCodes)
 }

@@ -1,5 +1,6 @@
 //! Who is calling: each request's `Caller`, from its bearer token (or development mode), and its
-//! request id (`x-request-id`, kept when the client sent a usable one, answered on the response).
+//! request id (`x-request-id`, kept when the client sent a usable one, answered on the response;
+//! the same id is the `request` span's `request_id` and the errors' `requestId`).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -75,7 +76,25 @@ impl Gate {
     }
 }
 
-/// Gives the request its `Caller` (an extension the GraphQL handlers read) and its id, refusing
+/// Gives every request its id, an extension (`CorrelationId`): the client's `x-request-id` if
+/// usable, else a fresh one; answered in the response's `x-request-id`.
+pub(super) async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(CorrelationId::from_client)
+        .unwrap_or_else(CorrelationId::generate);
+    let answered = HeaderValue::from_str(id.as_str()).ok();
+    request.extensions_mut().insert(id);
+    let mut response = next.run(request).await;
+    if let Some(id) = answered {
+        response.headers_mut().insert(REQUEST_ID, id);
+    }
+    response
+}
+
+/// Gives the request its `Caller` (an extension the GraphQL handlers read) with its id, refusing
 /// with 401 `UNAUTHENTICATED` a request whose token is not valid: a client that sent a token
 /// meant to be someone, and must not be served as nobody.
 pub(super) async fn identify(
@@ -84,13 +103,11 @@ pub(super) async fn identify(
     next: Next,
 ) -> Response {
     let correlation_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(CorrelationId::from_client)
+        .extensions()
+        .get::<CorrelationId>()
+        .cloned()
         .unwrap_or_else(CorrelationId::generate);
-    let answered_id = HeaderValue::from_str(correlation_id.as_str()).ok();
-    let mut response = match gate.identify(request.headers()) {
+    match gate.identify(request.headers()) {
         Ok((identity, expiry)) => {
             let caller = Caller {
                 identity,
@@ -103,11 +120,7 @@ pub(super) async fn identify(
             next.run(request).await
         }
         Err(err) => unauthenticated(&err),
-    };
-    if let Some(id) = answered_id {
-        response.headers_mut().insert(REQUEST_ID, id);
     }
-    response
 }
 
 /// 401 `UNAUTHENTICATED` for a token that is not valid, with RFC 6750's challenge.

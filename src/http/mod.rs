@@ -1,11 +1,13 @@
-//! HTTP: the axum router and its state; `/graphql`, the playground at `/`, `/healthz`, `/readyz`;
-//! the limits every request meets, the browser rules (`browsers.rs`), and serving it all with hyper.
+//! HTTP: the axum router and its state; `/graphql`, the playground at `/`, `/healthz`, `/readyz`,
+//! `/metrics`; the limits every request meets, the browser rules (`browsers.rs`), each request's
+//! id, span and count, and serving it all with hyper.
 
 mod body;
 mod browsers;
 mod graphql;
 mod health;
 mod identify;
+pub mod metrics;
 mod negotiate;
 mod playground;
 mod refusal;
@@ -23,11 +25,14 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::HttpLimits;
+use crate::domain::CorrelationId;
 use crate::graphql::AppSchema;
+use crate::telemetry::{self, Metrics};
 
 pub use browsers::Browsers;
 pub use health::Readiness;
 pub use identify::Gate;
+pub use metrics::Scrape;
 pub use serve::serve;
 
 /// What the handlers share.
@@ -38,6 +43,19 @@ pub struct AppState {
     pub limits: HttpLimits,
     pub browsers: Arc<Browsers>,
     pub gate: Arc<Gate>,
+    pub scrape: Scrape,
+}
+
+impl axum::extract::FromRef<AppState> for Scrape {
+    fn from_ref(state: &AppState) -> Self {
+        state.scrape.clone()
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.scrape.metrics.clone()
+    }
 }
 
 impl axum::extract::FromRef<AppState> for AppSchema {
@@ -71,15 +89,20 @@ impl axum::extract::FromRef<AppState> for HttpLimits {
 }
 
 /// The routes, each request in a `request` span under the serving `instance` span, so every line
-/// it logs names the instance (several may run, and share one log).
+/// it logs names the instance (several may run, and share one log) and the request's id. Its
+/// trace is the one its `traceparent` names, if any.
 pub fn router(state: AppState, instance: tracing::Span) -> Router {
     let trace = TraceLayer::new_for_http().make_span_with(move |request: &Request<Body>| {
-        tracing::info_span!(
+        let id = request.extensions().get::<CorrelationId>();
+        let span = tracing::info_span!(
             parent: &instance,
             "request",
             method = %request.method(),
-            path = %request.uri().path()
-        )
+            path = %request.uri().path(),
+            request_id = %id.map_or("", CorrelationId::as_str),
+        );
+        telemetry::traces::adopt_remote_parent(&span, request.headers());
+        span
     });
     // Beyond `--max-in-flight` requests, the next is refused at once (load shed), not queued;
     // each has `--request-deadline-ms` from its headers to its answer (a WebSocket, until the
@@ -112,12 +135,21 @@ pub fn router(state: AppState, instance: tracing::Span) -> Router {
     let served = playground.merge(api).layer(bounded);
     let mut routes = Router::new()
         .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
-        .merge(served);
+        .route("/readyz", get(health::ready));
+    if state.scrape.on_main {
+        routes = routes.route("/metrics", get(metrics::scrape_metrics));
+    }
+    let mut routes = routes.merge(served);
     if let Some(cors) = state.browsers.cors() {
         routes = routes.layer(cors);
     }
     // The Host check comes first, on every route: a rebinding page learns nothing.
     let host = axum::middleware::from_fn_with_state(state.browsers.clone(), browsers::check_host);
-    routes.layer(host).layer(trace).with_state(state)
+    let count = axum::middleware::from_fn_with_state(state.clone(), metrics::count);
+    routes
+        .layer(host)
+        .layer(count)
+        .layer(trace)
+        .layer(axum::middleware::from_fn(identify::request_id))
+        .with_state(state)
 }

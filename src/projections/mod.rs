@@ -16,21 +16,23 @@ mod status;
 mod users_view;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::db::begin_write;
 use crate::domain::LogPosition;
 use crate::entities::users_view_stats;
 use crate::events::{self, Pace, ReadError};
 use crate::signals::{ProjectionProgress, Wakeup};
+use crate::telemetry::{self, ProjectorMetrics};
 
 pub use checkpoint::{load_checkpoint, recorded};
 pub use lease::Lease;
 pub use rebuild::rebuild;
-pub use status::{Status, status};
+pub use status::{Status, snapshot, status};
 
 use checkpoint::{record_failure, save_checkpoint};
 
@@ -94,6 +96,8 @@ pub struct Projector {
     pub appended: Wakeup,
     pub lease: Lease,
     pub settings: ProjectorSettings,
+    /// Its batches, failures and lease, in the server's metrics.
+    pub metrics: ProjectorMetrics,
 }
 
 /// What the loop knows between steps.
@@ -145,6 +149,7 @@ impl Projector {
         {
             tracing::warn!(error = %err, "could not release the projection lease");
         }
+        self.metrics.leading(false);
         tracing::info!("projector stopped");
     }
 
@@ -159,6 +164,7 @@ impl Projector {
                     );
                     state.leading = true;
                     state.checkpoint = None;
+                    self.metrics.leading(true);
                 }
                 Ok(false) => {
                     // Following: keep this instance's view of the checkpoint fresh for token reads.
@@ -197,6 +203,7 @@ impl Projector {
             Err(ProjectionError::LostLease) => self.lose_lease(state),
             Err(err) => {
                 tracing::error!(error = %err, "projection of users_view failed; retrying");
+                self.metrics.failed();
                 state.failing = true;
                 // Reload before retrying: if the connection broke during a commit that went
                 // through, the stored checkpoint is ahead of the one in memory.
@@ -215,6 +222,7 @@ impl Projector {
             "lost the projection lease; following"
         );
         *state = State::FOLLOWING;
+        self.metrics.leading(false);
         Next::Retry(self.settings.poll_interval())
     }
 
@@ -229,23 +237,38 @@ impl Projector {
                 stored
             }
         };
+        let started = Instant::now();
         let batch = events::read_after(&self.log_db, after, self.settings.batch_size).await?;
         let Some(last) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
+        // Each batch is a trace of its own (the projector's task lasts as long as the server).
+        let span = tracing::info_span!("projector_batch", events = batch.len(), after = %after);
+        telemetry::traces::detach(&span);
+        self.apply(&batch, last).instrument(span).await?;
+        self.metrics.batch(batch.len(), started.elapsed());
+        Ok(Some(last))
+    }
+
+    /// Applies `batch`, whose last event is at `last`, in one transaction with the checkpoint.
+    async fn apply(
+        &self,
+        batch: &[events::RecordedEvent],
+        last: LogPosition,
+    ) -> Result<(), ProjectionError> {
         let txn = begin_write(&self.read_db).await?;
         if !self.lease.renew(&txn).await? {
             return Err(ProjectionError::LostLease);
         }
         let mut stats = load_stats(&txn).await?;
-        for event in &batch {
+        for event in batch {
             users_view::apply(&txn, users_view::LIVE, &mut stats, event).await?;
         }
         users_view::save_stats(&txn, &stats).await?;
         save_checkpoint(&txn, last).await?;
         txn.commit().await?;
         tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
-        Ok(Some(last))
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ use crate::domain::LogPosition;
 use crate::entities::{projection_leases, users_view_stats};
 use crate::events;
 use crate::projections::{USERS_VIEW, checkpoint, lease};
+use crate::telemetry::ProjectionSnapshot;
 
 /// A snapshot of the `users_view` projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,30 @@ pub async fn status(
         users,
         leader,
         last_error,
+    })
+}
+
+/// Where the projection stands, for `/metrics`: the checkpoint, the log's head, the events
+/// between them, and how long the oldest of those the projector could apply has waited (the
+/// first the log's readers can see after the checkpoint, by the time its command stamped it;
+/// events held back behind a running transaction count in `lag_events` only).
+pub async fn snapshot(
+    log_db: &DatabaseConnection,
+    read_db: &DatabaseConnection,
+) -> anyhow::Result<ProjectionSnapshot> {
+    let checkpoint = checkpoint::load_checkpoint(read_db).await?;
+    let head = events::head(log_db).await?;
+    let lag_events = events::count_after(log_db, checkpoint).await?;
+    let oldest = events::read_after(log_db, checkpoint, 1).await?;
+    let lag_seconds = oldest.first().map_or(0.0, |event| {
+        let waited = chrono::Utc::now() - event.occurred_at;
+        Ord::max(waited.num_milliseconds(), 0) as f64 / 1e3
+    });
+    Ok(ProjectionSnapshot {
+        checkpoint: checkpoint.seq,
+        head: head.seq,
+        lag_events,
+        lag_seconds,
     })
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::WsLimits;
+use crate::telemetry::{LiveGauges, Open};
 
 /// The instance's door for subscriber connections: a fixed number of places, and the limits a
 /// connection that got one must keep (`config::WsLimits`).
@@ -12,11 +13,14 @@ use crate::config::WsLimits;
 pub struct Admission {
     limits: WsLimits,
     places: Arc<Semaphore>,
+    /// Where open connections are counted (`cqrs_websockets_open`).
+    pub(super) gauges: LiveGauges,
 }
 
 /// One connection's place; it is free again when this is dropped.
 pub struct Admitted {
     _place: OwnedSemaphorePermit,
+    _open: Open,
 }
 
 impl Admission {
@@ -25,6 +29,7 @@ impl Admission {
         Self {
             limits,
             places: Arc::new(Semaphore::new(places.min(Semaphore::MAX_PERMITS))),
+            gauges: LiveGauges::default(),
         }
     }
 
@@ -38,6 +43,9 @@ impl Admission {
             .clone()
             .try_acquire_owned()
             .ok()
-            .map(|place| Admitted { _place: place })
+            .map(|place| Admitted {
+                _place: place,
+                _open: self.gauges.websocket(),
+            })
     }
 }

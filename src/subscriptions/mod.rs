@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{Denied, Identity, LogPosition};
 use crate::events::{self, Pace, ReadError, RecordedEvent};
 use crate::signals::Wakeup;
+use crate::telemetry::LiveGauges;
 
 pub use admission::{Admission, Admitted};
 
@@ -42,6 +43,8 @@ pub struct LiveEvents {
     live: broadcast::Sender<Arc<RecordedEvent>>,
     admission: Admission,
     shutdown: CancellationToken,
+    /// Where open subscriptions are counted (`cqrs_subscriptions_open`).
+    gauges: LiveGauges,
 }
 
 impl LiveEvents {
@@ -63,7 +66,15 @@ impl LiveEvents {
             live,
             admission,
             shutdown,
+            gauges: LiveGauges::default(),
         }
+    }
+
+    /// Counts open WebSockets and subscriptions in `gauges` (a server's metrics).
+    pub fn counted_in(mut self, gauges: LiveGauges) -> Self {
+        self.admission.gauges = gauges.clone();
+        self.gauges = gauges;
+        self
     }
 
     /// Who may connect to subscribe, and the limits each connection keeps.
@@ -82,7 +93,9 @@ impl LiveEvents {
         caller.may_read()?;
         let db = self.replays.clone();
         let (live, shutdown) = (self.live.clone(), self.shutdown.clone());
+        let open = self.gauges.subscription();
         Ok(async_stream::try_stream! {
+            let _open = open;
             let mut cursor = after;
             'replay: loop {
                 // Subscribe before reading the log: whatever the tail sends from now on is either

@@ -25,6 +25,7 @@ mod http_spec;
 mod instances;
 mod list_users;
 mod node_clients;
+mod observability;
 mod ordering;
 mod persisted_queries;
 mod rebuild;

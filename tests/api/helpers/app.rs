@@ -31,6 +31,8 @@ pub struct TestApp {
 /// One running server (an instance), and a `Client` of it.
 pub struct Server {
     pub instance_id: String,
+    /// `http://host:port` of `/metrics` when served apart (`--metrics-listen`).
+    pub metrics_address: Option<String>,
     client: Client,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -104,6 +106,15 @@ impl TestApp {
         &self.server.as_ref().expect("server running").instance_id
     }
 
+    /// The main server's `/metrics`: on its own address with `--metrics-listen`.
+    pub fn metrics_url(&self) -> String {
+        let server = self.server.as_ref().expect("server running");
+        match &server.metrics_address {
+            Some(address) => format!("{address}/metrics"),
+            None => self.url("/metrics"),
+        }
+    }
+
     /// The client of the main server, to clone into spawned tasks.
     pub fn client(&self) -> &Client {
         &self.client
@@ -138,6 +149,7 @@ impl Server {
         let app = Application::build(config).await.expect("build the app");
         Server {
             instance_id: app.instance_id().to_owned(),
+            metrics_address: app.metrics_addr().map(|addr| format!("http://{addr}")),
             client: Client::sharing(http, format!("http://{}", app.local_addr())),
             shutdown: app.shutdown_token(),
             handle: tokio::spawn(app.run()),

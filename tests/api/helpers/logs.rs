@@ -1,18 +1,28 @@
 //! The log: one subscriber for the test process, every event kept and told apart by the
 //! `instance{id=...}` span each server logs in, so a test reads only its own servers' lines.
-//! Printed to stderr as well when `TEST_LOG` is set.
+//! Printed to stderr as well when `TEST_LOG` is set. The same subscriber turns spans into
+//! OpenTelemetry spans for `traces.rs`.
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use crate::helpers::traces;
+
 /// Installs the subscriber, once per test process.
 pub fn init() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("warn,cqrs_users=info")
+        let log = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(|| EventWriter)
+            .with_filter(tracing_subscriber::EnvFilter::new("warn,cqrs_users=info"));
+        let _ = tracing_subscriber::registry()
+            .with(log)
+            .with(traces::layer())
             .try_init();
     });
 }
