@@ -75,6 +75,7 @@ impl Application {
         let queries = QueryBus::new(
             QueryHandlers::new(databases.read.clone()),
             progress.clone(),
+            databases.log.clone(),
             config.consistency_timeout(),
         );
         // Subscribers start from the log's visible head as of now, before any request is served.
