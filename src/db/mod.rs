@@ -1,32 +1,22 @@
-//! Database connections: the write and read pools, SQLite settings, and applying migrations.
+//! Database connections: the pools (`connect.rs` opens them), and migrations (`migrate.rs`).
 
-use std::str::FromStr;
+mod connect;
+mod migrate;
+
 use std::time::Duration;
 
-use anyhow::Context as _;
-use migration::{MigratorTrait, ReadMigrator, WriteMigrator};
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use migration::{ReadMigrator, WriteMigrator};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
-use crate::config::{ServeConfig, SessionLimits};
+use crate::config::ServeConfig;
 
-/// How long a request waits for a pooled connection before it fails (fast, with a clear error).
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long SQLite waits for another connection's lock before `database is locked`.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+pub use connect::ConnectError;
+pub use migrate::{Migrated, Migrations};
 
-/// TCP keepalives the server sends on each session (seconds idle, seconds between probes, probes):
-/// a session whose instance's host died or was cut off is closed within about 25 s, rolling
-/// back its transaction. (A frozen process's kernel still answers them; the idle-in-transaction
-/// limit covers that case.)
-const TCP_KEEPALIVES: [(&str, &str); 3] = [
-    ("tcp_keepalives_idle", "10"),
-    ("tcp_keepalives_interval", "5"),
-    ("tcp_keepalives_count", "3"),
-];
+use connect::{ACQUIRE_TIMEOUT, open, probe};
 
 /// Connections that only read the event log (the projector, the live tail), apart from `write`.
 const LOG_READERS: u32 = 4;
@@ -56,53 +46,129 @@ pub struct Databases {
     pub projector: DatabaseConnection,
 }
 
-/// Connects both pools and applies each database's migrations.
+/// Connects the pools and applies each database's pending migrations; with `--no-migrate`
+/// only checks that none is pending.
 pub async fn connect_and_migrate(config: &ServeConfig) -> anyhow::Result<Databases> {
-    let databases = connect_both(config).await?;
-    migrate::<WriteMigrator>(&databases.write)
-        .await
-        .context("migrate the write database")?;
-    migrate::<ReadMigrator>(&databases.read)
-        .await
-        .context("migrate the read database")?;
+    let databases = connect_all(config).await?;
+    if config.no_migrate {
+        migrate::ensure_applied(
+            &databases.write,
+            &databases.read,
+            "start without --no-migrate",
+        )
+        .await?;
+        return Ok(databases);
+    }
+    for (database, applied) in [
+        (
+            "write",
+            migrate::apply::<WriteMigrator>(&databases.write).await,
+        ),
+        (
+            "read",
+            migrate::apply::<ReadMigrator>(&databases.read).await,
+        ),
+    ] {
+        let applied =
+            applied.map_err(|err| err.context(format!("migrate the {database} database")))?;
+        if !applied.is_empty() {
+            tracing::info!(
+                migrations = %applied.join(", "),
+                "applied {} migrations to the {database} database",
+                applied.len()
+            );
+        }
+    }
     Ok(databases)
 }
 
-/// Connects both pools to databases a server has already migrated (for operator commands,
-/// which should not change a schema as a side effect).
+/// Connects the pools to databases that have no pending migration (for operator commands, which
+/// should not change a schema as a side effect).
 pub async fn connect_migrated(config: &ServeConfig) -> anyhow::Result<Databases> {
-    let databases = connect_both(config).await?;
-    let pending = WriteMigrator::get_pending_migrations(&databases.write)
-        .await?
-        .len()
-        + ReadMigrator::get_pending_migrations(&databases.read)
-            .await?
-            .len();
-    anyhow::ensure!(
-        pending == 0,
-        "the databases have {pending} migrations to apply; start a server on them first (it applies them)"
-    );
+    let databases = connect_all(config).await?;
+    migrate::ensure_applied(&databases.write, &databases.read, "then run this again").await?;
     Ok(databases)
 }
 
-async fn connect_both(config: &ServeConfig) -> anyhow::Result<Databases> {
+/// `cqrs-users migrate`: applies both databases' pending migrations; what it applied to each.
+pub async fn migrate(config: &ServeConfig) -> anyhow::Result<[Migrated; 2]> {
+    let (write, read) = connect_pair(config).await?;
+    let write_applied = migrate::apply::<WriteMigrator>(&write)
+        .await
+        .map_err(|err| err.context("migrate the write database"))?;
+    let read_applied = migrate::apply::<ReadMigrator>(&read)
+        .await
+        .map_err(|err| err.context("migrate the read database"))?;
+    Ok([
+        Migrated::new("write", config.write_database_url(), write_applied),
+        Migrated::new("read", config.read_database_url(), read_applied),
+    ])
+}
+
+/// `cqrs-users migrate status`: each database's applied and pending migrations.
+pub async fn migration_status(config: &ServeConfig) -> anyhow::Result<[Migrations; 2]> {
+    let (write, read) = connect_pair(config).await?;
+    migration_status_of(config, &write, &read).await
+}
+
+async fn migration_status_of(
+    config: &ServeConfig,
+    write: &DatabaseConnection,
+    read: &DatabaseConnection,
+) -> anyhow::Result<[Migrations; 2]> {
+    Ok([
+        migrate::status::<WriteMigrator>(write, "write", config.write_database_url()).await?,
+        migrate::status::<ReadMigrator>(read, "read", config.read_database_url()).await?,
+    ])
+}
+
+/// Refuses a database URL of an engine this service does not run on, before anything is opened.
+pub fn check_urls(config: &ServeConfig) -> Result<(), ConnectError> {
+    connect::engine(config.write_database_url())?;
+    connect::engine(config.read_database_url())?;
+    Ok(())
+}
+
+/// The write and read pools alone (for `migrate`).
+async fn connect_pair(
+    config: &ServeConfig,
+) -> Result<(DatabaseConnection, DatabaseConnection), ConnectError> {
+    let (write_url, read_url) = (config.write_database_url(), config.read_database_url());
+    let limits = &config.session_limits;
+    probe(write_url).await?;
+    let write = open(write_url, Pool::Write, 1, limits).await?;
+    let read = if read_url == write_url {
+        write.clone()
+    } else {
+        probe(read_url).await?;
+        open(read_url, Pool::Read, 1, limits).await?
+    };
+    Ok((write, read))
+}
+
+async fn connect_all(config: &ServeConfig) -> Result<Databases, ConnectError> {
     let write_url = config.write_database_url();
     let read_url = config.read_database_url();
     let limits = &config.session_limits;
     let ws = &config.ws_limits;
-    let write = connect(write_url, Pool::Write, config.max_connections, limits).await?;
-    let log = connect(write_url, Pool::Log, LOG_READERS, limits).await?;
+    check_urls(config)?;
+    probe(write_url).await?;
+    if read_url != write_url {
+        probe(read_url).await?;
+    }
+    let write = open(write_url, Pool::Write, config.max_connections, limits).await?;
+    let log = open(write_url, Pool::Log, LOG_READERS, limits).await?;
     let replays = ws.subscription_replay_connections;
-    let replay = connect(write_url, Pool::Replay(ws.replay_wait()), replays, limits).await?;
+    let replay = open(write_url, Pool::Replay(ws.replay_wait()), replays, limits).await?;
     let read = if read_url == write_url {
         write.clone()
     } else {
-        connect(read_url, Pool::Read, config.read_max_connections, limits).await?
+        open(read_url, Pool::Read, config.read_max_connections, limits).await?
     };
     let projector = if read_url == write_url && read_url.starts_with("sqlite:") {
         write.clone()
     } else {
-        connect(read_url, Pool::Projector, PROJECTOR_WRITERS, limits).await?
+        open(read_url, Pool::Projector, PROJECTOR_WRITERS, limits).await?
     };
     Ok(Databases {
         write,
@@ -143,98 +209,6 @@ impl Pool {
             _ => ACQUIRE_TIMEOUT,
         }
     }
-}
-
-/// A pool, named (with the process id) in `application_name` for `pg_stat_activity`.
-async fn connect(
-    url: &str,
-    pool: Pool,
-    max_connections: u32,
-    limits: &SessionLimits,
-) -> anyhow::Result<DatabaseConnection> {
-    let writer = pool == Pool::Write;
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(max_connections)
-        .min_connections(1)
-        .acquire_timeout(pool.acquire_timeout())
-        .connect_timeout(ACQUIRE_TIMEOUT)
-        .sqlx_logging(false);
-    if url.starts_with("sqlite:") {
-        let path = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("parse SQLite URL {url}"))?
-            .get_filename()
-            .to_owned();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("create directory {}", dir.display()))?;
-        }
-        if writer || pool == Pool::Projector {
-            // SQLite has one writer at a time; a single connection queues writers in the pool
-            // instead of making them race for the file lock.
-            options.max_connections(1);
-        }
-        // The log is the truth: FULL syncs the WAL at every commit, so an acknowledged write
-        // survives an OS crash or power loss. The read model can be rebuilt from the log, so NORMAL
-        // (which survives a process crash; an OS crash may take its last commits, and the
-        // projector simply applies them again) is enough there.
-        let synchronous = if writer {
-            SqliteSynchronous::Full
-        } else {
-            SqliteSynchronous::Normal
-        };
-        options.map_sqlx_sqlite_opts(move |o| {
-            o.create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        });
-    }
-    if url.starts_with("postgres") {
-        let application_name = format!("cqrs-users {} pid {}", pool.name(), std::process::id());
-        let settings = session_settings(limits);
-        options.map_sqlx_postgres_opts(move |o| {
-            o.application_name(&application_name)
-                .options(settings.clone())
-        });
-    }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("connect to {}", redact(url)))
-}
-
-/// The settings every PostgreSQL session starts with (see `SessionLimits`).
-fn session_settings(limits: &SessionLimits) -> Vec<(&'static str, String)> {
-    let mut settings = vec![
-        (
-            "idle_in_transaction_session_timeout",
-            limits.db_idle_in_transaction_timeout_ms.to_string(),
-        ),
-        ("lock_timeout", limits.db_lock_timeout_ms.to_string()),
-        (
-            "statement_timeout",
-            limits.db_statement_timeout_ms.to_string(),
-        ),
-    ];
-    settings.extend(TCP_KEEPALIVES.map(|(k, v)| (k, v.to_owned())));
-    settings
-}
-
-/// Applies pending migrations. On PostgreSQL under an advisory lock held by the migrating
-/// transaction, so instances starting together do not race.
-async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return Ok(M::up(db, None).await?);
-    }
-    let txn = db.begin().await?;
-    // Instances starting together queue here while one migrates: longer than a request would.
-    txn.execute_unprepared("SET LOCAL lock_timeout = '60s'; SET LOCAL statement_timeout = 0")
-        .await?;
-    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261537420551123)")
-        .await?;
-    M::up(&txn, None).await?;
-    txn.commit().await?;
-    Ok(())
 }
 
 /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`),

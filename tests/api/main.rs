@@ -23,6 +23,7 @@ mod hostile_ws;
 mod http;
 mod instances;
 mod list_users;
+mod migrate;
 mod ordering;
 mod rebuild;
 mod restart;

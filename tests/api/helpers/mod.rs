@@ -28,4 +28,5 @@ pub use load::Load;
 pub use payloads::{
     CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,
 };
+pub use storage::{Storage, Urls};
 pub use wait::eventually;
