@@ -25,6 +25,7 @@ mod instances;
 mod list_users;
 mod migrate;
 mod ordering;
+mod readme;
 mod rebuild;
 mod restart;
 mod schema;
