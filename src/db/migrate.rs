@@ -112,12 +112,12 @@ pub(super) async fn apply<M: MigratorTrait>(
     Ok(pending)
 }
 
-/// Fails, naming `cqrs-users migrate`, while either database has a pending migration. Creates
-/// nothing (not even the migrations' bookkeeping tables).
+/// Fails, naming `cqrs-users migrate` and then `and_then`, while either database has a pending
+/// migration. Creates nothing (not even the migrations' bookkeeping tables).
 pub(super) async fn ensure_applied(
     write: &DatabaseConnection,
     read: &DatabaseConnection,
-    or_else: &str,
+    and_then: &str,
 ) -> anyhow::Result<()> {
     let pending = [
         (
@@ -133,7 +133,7 @@ pub(super) async fn ensure_applied(
         anyhow::ensure!(
             pending.is_empty(),
             "the {database} database has {} pending migrations ({}): apply them with \
-             `cqrs-users migrate` (same database flags), or {or_else}",
+             `cqrs-users migrate` (same database flags){and_then}",
             pending.len(),
             pending.join(", ")
         );

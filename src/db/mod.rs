@@ -54,7 +54,7 @@ pub async fn connect_and_migrate(config: &ServeConfig) -> anyhow::Result<Databas
         migrate::ensure_applied(
             &databases.write,
             &databases.read,
-            "start without --no-migrate",
+            ", or start without --no-migrate",
         )
         .await?;
         return Ok(databases);
@@ -86,7 +86,7 @@ pub async fn connect_and_migrate(config: &ServeConfig) -> anyhow::Result<Databas
 /// should not change a schema as a side effect).
 pub async fn connect_migrated(config: &ServeConfig) -> anyhow::Result<Databases> {
     let databases = connect_all(config).await?;
-    migrate::ensure_applied(&databases.write, &databases.read, "then run this again").await?;
+    migrate::ensure_applied(&databases.write, &databases.read, ", then run this again").await?;
     Ok(databases)
 }
 
