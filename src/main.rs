@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use cqrs_users::config::{Cli, Command, ProjectionsCommand, ServeConfig};
+use cqrs_users::config::{Cli, Command, MigrateCommand, ProjectionsCommand, ServeConfig};
 use cqrs_users::startup::{self, Application};
 use cqrs_users::{db, graphql, projections, telemetry};
 
@@ -14,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_command_line();
     let tracer = match telemetry::init(&cli.telemetry) {
         Ok(tracer) => tracer,
         Err(err) => {
@@ -22,24 +21,42 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(&cli.serve).await,
-        Command::PrintSchema { output: None } => {
+    let result = match cli.command {
+        None => serve(&cli.serve).await,
+        Some(Command::Serve(config)) => serve(&config).await,
+        Some(Command::Migrate { action }) => migrate(&cli.serve, action).await,
+        Some(Command::PrintSchema { output: None }) => {
             print!("{}", graphql::sdl());
             Ok(())
         }
-        Command::PrintSchema { output: Some(path) } => std::fs::write(&path, graphql::sdl())
+        Some(Command::PrintSchema { output: Some(path) }) => std::fs::write(&path, graphql::sdl())
             .map_err(|e| anyhow::anyhow!("write {}: {e}", path.display())),
-        Command::Projections { action } => projections(&cli.serve, action).await,
+        Some(Command::Projections { action }) => projections(&cli.serve, action).await,
     };
     if let Err(err) = &result {
-        tracing::error!("{err:#}");
+        tracing::error!("{}", said_once(err));
     }
     let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose words its context
+/// already carries (sea-orm and sqlx repeat their sources) is left out.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let said = cause.to_string();
+        if !line.contains(&said) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&said);
+        }
+    }
+    line
 }
 
 async fn serve(config: &ServeConfig) -> anyhow::Result<()> {
@@ -57,6 +74,20 @@ async fn serve(config: &ServeConfig) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     app.run().await
+}
+
+async fn migrate(config: &ServeConfig, action: Option<MigrateCommand>) -> anyhow::Result<()> {
+    match action {
+        None => db::migrate(config)
+            .await?
+            .iter()
+            .for_each(|db| print!("{db}")),
+        Some(MigrateCommand::Status) => db::migration_status(config)
+            .await?
+            .iter()
+            .for_each(|db| print!("{db}")),
+    }
+    Ok(())
 }
 
 async fn projections(config: &ServeConfig, action: ProjectionsCommand) -> anyhow::Result<()> {

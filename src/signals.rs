@@ -54,6 +54,11 @@ impl ProjectionProgress {
         matches!(tokio::time::timeout(timeout, reached).await, Ok(Ok(_)))
     }
 
+    /// How far the read model is known to have got.
+    pub fn applied(&self) -> LogPosition {
+        *self.checkpoint.borrow()
+    }
+
     /// Records that the read model reached `position` (never moves backwards).
     pub(crate) fn advance(&self, position: LogPosition) {
         self.checkpoint.send_if_modified(|current| {

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
+use super::ListenAddr;
+
 /// How the service is exposed to browsers and networks (README, "Browsers and exposure").
 #[derive(Debug, Clone, Args)]
 pub struct Exposure {
@@ -49,23 +51,31 @@ pub enum Auth {
 }
 
 impl Exposure {
-    /// The authentication serving on `listen` means (`jwt`: the `--jwt-*` settings name a key),
-    /// or why it may not serve there.
-    pub fn auth(&self, listen: SocketAddr, jwt: bool) -> anyhow::Result<Auth> {
+    /// The authentication serving on `listen`, resolved to the addresses `resolved`, means
+    /// (`jwt`: the `--jwt-*` settings name a key), or why it may not serve there. Loopback means
+    /// every address the name resolved to: the server binds to one of them.
+    pub fn auth(
+        &self,
+        listen: &ListenAddr,
+        resolved: &[SocketAddr],
+        jwt: bool,
+    ) -> anyhow::Result<Auth> {
         if jwt {
             return Ok(Auth::Jwt);
         }
-        if listen.ip().is_loopback() {
+        if !resolved.is_empty() && resolved.iter().all(|addr| addr.ip().is_loopback()) {
             return Ok(Auth::None { insecure: false });
         }
         if self.insecure_no_auth {
             return Ok(Auth::None { insecure: true });
         }
+        let ips: Vec<String> = resolved.iter().map(|addr| addr.ip().to_string()).collect();
         anyhow::bail!(
-            "refusing to listen on {listen} without authentication: configure a JWT key \
+            "refusing to listen on {listen} ({}) without authentication: configure a JWT key \
              (--jwt-secret, --jwt-public-key-file or --jwt-jwks-file, with --jwt-issuer and \
-             --jwt-audience), listen on loopback (127.0.0.1, [::1]), or pass --insecure-no-auth \
-             (INSECURE_NO_AUTH=true) to let anyone who reaches this address read and write"
+             --jwt-audience), listen on loopback (127.0.0.1, [::1], localhost), or pass --insecure-no-auth \
+             (INSECURE_NO_AUTH=true) to let anyone who reaches this address read and write",
+            ips.join(", ")
         )
     }
 }
@@ -95,7 +105,36 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback_host;
+    use clap::Parser as _;
+
+    use super::{Auth, is_loopback_host};
+    use crate::config::Cli;
+
+    /// Development mode needs every address `--listen` names to be loopback: a name that also
+    /// resolves elsewhere would serve that address unauthenticated.
+    #[test]
+    fn a_name_is_loopback_only_if_all_its_addresses_are() {
+        let exposure = Cli::parse_from(["cqrs-users"]).serve.exposure;
+        let listen = "localhost:8000".parse().unwrap();
+        let at = |ips: &[&str]| -> Vec<std::net::SocketAddr> {
+            ips.iter()
+                .map(|ip| format!("{ip}:8000").parse().unwrap())
+                .collect()
+        };
+        let loopback = exposure.auth(&listen, &at(&["127.0.0.1", "[::1]"]), false);
+        assert_eq!(loopback.unwrap(), Auth::None { insecure: false });
+        let mixed = exposure.auth(&listen, &at(&["127.0.0.1", "10.0.0.7"]), false);
+        let refused = mixed.unwrap_err().to_string();
+        assert!(
+            refused.contains("10.0.0.7") && refused.contains("--insecure-no-auth"),
+            "{refused}"
+        );
+        assert!(exposure.auth(&listen, &[], false).is_err());
+        assert_eq!(
+            exposure.auth(&listen, &at(&["10.0.0.7"]), true).unwrap(),
+            Auth::Jwt
+        );
+    }
 
     #[test]
     fn loopback_hosts_are_recognised() {

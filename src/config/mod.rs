@@ -1,34 +1,45 @@
 //! The one place that reads configuration: command-line flags, each with an environment variable.
 
-use std::net::SocketAddr;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 mod auth;
 mod documents;
 mod exposure;
 mod limits;
+mod listen;
 mod observability;
 
 pub use auth::{JwtConfig, JwtKeySource, Secret};
 pub use documents::DocumentsConfig;
 pub use exposure::{Auth, Exposure, is_loopback_host};
 pub use limits::{HttpLimits, QueryLimits, WsLimits};
+pub use listen::ListenAddr;
 pub use observability::{LogFormat, Observability, Telemetry};
 
 /// The SQLite databases `cargo run` uses when no `DATABASE_URL` is given.
 pub const DEFAULT_WRITE_DATABASE_URL: &str = "sqlite://data/write.db";
 pub const DEFAULT_READ_DATABASE_URL: &str = "sqlite://data/read.db";
 
+/// The log filter without `--log-level`: `info`, but sea-orm-migration's step-by-step lines are
+/// for `debug` (start-up says what it applied in one line).
+pub const DEFAULT_LOG_FILTER: &str = "info,sea_orm_migration=warn";
+
 /// A users service showing CQRS behind a GraphQL API.
+///
+/// Without a subcommand it serves, taking the flags of `serve`.
 #[derive(Debug, Parser)]
 #[command(name = "cqrs-users", version, about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// The serving flags given without a subcommand (`cqrs-users --listen ...`).
     #[command(flatten)]
     pub serve: ServeConfig,
 
@@ -36,10 +47,54 @@ pub struct Cli {
     pub telemetry: Telemetry,
 }
 
+impl Cli {
+    /// The command line of this process; prints what is wrong (or the help) and exits if it
+    /// does not parse.
+    pub fn from_command_line() -> Cli {
+        Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|err| err.exit())
+    }
+
+    /// Parses `args` (the program's name first). A serving flag before a subcommand is refused:
+    /// clap would take it for the default `serve` and drop it.
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut command = Cli::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
+            let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+            let misplaced = command
+                .get_arguments()
+                .filter(|arg| !arg.is_global_set())
+                .find(|arg| given(arg.get_id().as_str()));
+            if let Some(arg) = misplaced {
+                let flag = arg
+                    .get_long()
+                    .map_or_else(|| arg.get_id().to_string(), |long| format!("--{long}"));
+                let fix = match name {
+                    "serve" => format!("put it after `serve` (`cqrs-users serve {flag} ...`)"),
+                    _ => format!("it is a flag of `serve`, not of `{name}`"),
+                };
+                let message = format!("{flag} comes before the subcommand `{name}`: {fix}");
+                return Err(command.error(ErrorKind::ArgumentConflict, message));
+            }
+        }
+        Cli::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the GraphQL API and the playground (what runs without a subcommand).
-    Serve,
+    Serve(Box<ServeConfig>),
+    /// Apply both databases' pending migrations, for servers started with --no-migrate
+    /// (`migrate status` only shows them).
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateCommand>,
+    },
     /// Write the GraphQL schema (SDL) to standard output or a file.
     PrintSchema {
         /// Write here instead of standard output.
@@ -51,6 +106,12 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsCommand,
     },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateCommand {
+    /// Print each database's applied and pending migrations; changes nothing.
+    Status,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -67,27 +128,32 @@ pub enum ProjectionsCommand {
     },
 }
 
-/// How to serve.
+/// How to serve; the database and projector flags are also those of the other subcommands.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on, HOST:PORT: an IP (`[::1]:8000` for IPv6) or a name resolved at
+    /// start-up (`localhost:8000`); port 0 picks a free port. Without a JWT key only loopback
+    /// addresses are allowed (see --insecure-no-auth).
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
 
-    /// The write database (users, event log): `sqlite://path` or `postgres://...`.
-    /// Default: SQLite files under ./data/ for both databases.
-    #[arg(long, env = "DATABASE_URL", global = true)]
+    /// The write database (users, the event log): `sqlite://PATH` or
+    /// `postgres://USER@HOST/DATABASE`. Default: sqlite://data/write.db.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", global = true)]
     pub database_url: Option<String>,
 
-    /// The read database (users_view, checkpoints). Default: the write database.
-    #[arg(long, env = "READ_DATABASE_URL", global = true)]
+    /// The read database (users_view, its counts, the projection's checkpoint and lease).
+    /// Default: the write database when --database-url is set; otherwise sqlite://data/read.db.
+    #[arg(long, env = "READ_DATABASE_URL", value_name = "URL", global = true)]
     pub read_database_url: Option<String>,
 
-    /// Most connections in the write pool (SQLite always uses one: it has one writer).
+    /// Most connections in the write pool, the commands' (and the queries' when the read
+    /// database is the write one). SQLite: always 1, its one writer.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10, global = true)]
     pub max_connections: u32,
 
-    /// Most connections in the read pool.
+    /// Most connections in the read pool, the queries'; used only when the read database is
+    /// not the write one (the write pool serves both otherwise).
     #[arg(
         long,
         env = "READ_DB_MAX_CONNECTIONS",
@@ -96,7 +162,8 @@ pub struct ServeConfig {
     )]
     pub read_max_connections: u32,
 
-    /// Most events the projector applies in one transaction.
+    /// Most events the projector applies in one transaction (and `projections rebuild` replays
+    /// per batch).
     #[arg(long, env = "PROJECTOR_BATCH_SIZE", default_value_t = 500, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub projector_batch_size: u64,
 
@@ -104,6 +171,11 @@ pub struct ServeConfig {
     /// another instance takes over this long after the projecting one dies.
     #[arg(long, env = "PROJECTOR_LEASE_MS", default_value_t = 5000, global = true, value_parser = clap::value_parser!(u64).range(200..))]
     pub projector_lease_ms: u64,
+
+    /// Do not apply migrations at start-up (a team that runs `cqrs-users migrate` itself):
+    /// start-up fails while one is pending.
+    #[arg(long, env = "NO_MIGRATE")]
+    pub no_migrate: bool,
 
     /// Live events buffered per instance for subscribers; a subscriber further behind catches up
     /// from the log instead.
@@ -115,7 +187,8 @@ pub struct ServeConfig {
     #[arg(long, env = "LOG_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
     pub log_poll_ms: u64,
 
-    /// How long a query with a consistencyToken waits for the projector, in milliseconds.
+    /// How long a query with a consistencyToken waits for the projector, in milliseconds; then
+    /// it fails with CONSISTENCY_TIMEOUT.
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
 
@@ -153,7 +226,7 @@ pub struct SessionLimits {
     /// A transaction left idle this long is ended by the server (its session closed), in
     /// milliseconds. The service never waits on anything but the database inside a transaction,
     /// so only a frozen or cut-off instance gets here; this bounds how long it can hold a user's
-    /// turn, the projection lease row, and the log's readers.
+    /// turn, the projection lease row, and the log's readers. 0: off.
     #[arg(
         long,
         env = "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
@@ -164,7 +237,7 @@ pub struct SessionLimits {
 
     /// The longest wait for a lock (a user's turn, a row, the lease), in milliseconds; the
     /// request then fails with SERVICE_UNAVAILABLE instead of hanging behind something the other
-    /// limits do not bound (a psql session, a migration).
+    /// limits do not bound (a psql session, a migration). 0: off.
     #[arg(
         long,
         env = "DB_LOCK_TIMEOUT_MS",
@@ -174,7 +247,7 @@ pub struct SessionLimits {
     pub db_lock_timeout_ms: u64,
 
     /// The longest one statement may run, in milliseconds. The service's statements touch a
-    /// handful of rows; a rebuild lifts this for its own bulk copy.
+    /// handful of rows; a rebuild lifts this for its own bulk copy. 0: off.
     #[arg(
         long,
         env = "DB_STATEMENT_TIMEOUT_MS",

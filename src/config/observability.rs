@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 pub struct Telemetry {
     /// Log filter: a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or `tracing`
     /// directives (`info,cqrs_users=debug`). Anything else is refused at start.
-    #[arg(long, env = "LOG_LEVEL", default_value = "info", global = true, value_parser = log_filter)]
+    #[arg(long, env = "LOG_LEVEL", default_value = super::DEFAULT_LOG_FILTER, global = true, value_parser = log_filter)]
     pub log_level: String,
 
     /// Log lines as text (for people) or JSON objects, one a line (for log collectors).

@@ -129,6 +129,7 @@ impl From<QueryError> for async_graphql::Error {
     fn from(err: QueryError) -> Self {
         let message = err.to_string();
         match err {
+            QueryError::Invalid(invalid) => invalid.into(),
             QueryError::UserNotFound(_) => coded(message, codes::NOT_FOUND),
             QueryError::ConsistencyTimeout { token, waited } => async_graphql::Error::new(message)
                 .extend_with(|_, ext| {

@@ -11,6 +11,15 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Query
 
 use crate::entities::projection_leases;
 
+/// How the holder names of rebuilds begin (`rebuild-<uuid>`).
+const REBUILD_PREFIX: &str = "rebuild-";
+
+/// Whether `holder` is a rebuild (`projections rebuild`), which takes the lease from the running
+/// projector for its swap and hands it back: a hand-over, not a failure.
+pub fn is_rebuild(holder: &str) -> bool {
+    holder.starts_with(REBUILD_PREFIX)
+}
+
 /// A claim on one projection, by one holder.
 #[derive(Debug, Clone)]
 pub struct Lease {
@@ -28,8 +37,22 @@ impl Lease {
         }
     }
 
+    /// The lease a rebuild takes, under a holder name of its own.
+    pub fn for_rebuild(projection: &'static str, ttl: Duration) -> Self {
+        let holder = format!("{REBUILD_PREFIX}{}", uuid::Uuid::now_v7());
+        Self::new(projection, holder, ttl)
+    }
+
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// Who holds (or last held) the lease, expired or not.
+    pub async fn current_holder(&self, db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+        let row = projection_leases::Entity::find_by_id(self.projection.to_owned())
+            .one(db)
+            .await?;
+        Ok(row.map(|lease| lease.holder))
     }
 
     /// Takes the lease if it is free, expired or already ours. `true` when we hold it now.

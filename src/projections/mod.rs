@@ -194,13 +194,13 @@ impl Projector {
                     let after = state.checkpoint.unwrap_or(LogPosition::START);
                     Next::Idle(pace.caught_up(&self.log_db, after).await)
                 }
-                Ok(false) => self.lose_lease(state),
+                Ok(false) => self.lose_lease(state).await,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot renew the projection lease");
                     Next::Retry(self.settings.retry_delay)
                 }
             },
-            Err(ProjectionError::LostLease) => self.lose_lease(state),
+            Err(ProjectionError::LostLease) => self.lose_lease(state).await,
             Err(err) => {
                 tracing::error!(error = %err, "projection of users_view failed; retrying");
                 self.metrics.failed();
@@ -216,11 +216,25 @@ impl Projector {
         }
     }
 
-    fn lose_lease(&self, state: &mut State) -> Next {
-        tracing::warn!(
-            holder = self.lease.holder(),
-            "lost the projection lease; following"
-        );
+    /// Stops leading. A rebuild takes the lease for its swap and hands it back: that is said as
+    /// a hand-over; losing it to another instance (this one was too slow to renew) is a warning.
+    async fn lose_lease(&self, state: &mut State) -> Next {
+        let holder = self.lease.holder();
+        match self.lease.current_holder(&self.read_db).await {
+            Ok(Some(taker)) if lease::is_rebuild(&taker) => tracing::info!(
+                holder,
+                rebuild = taker,
+                "the lease was handed to a rebuild; resuming after it"
+            ),
+            Ok(taker) => tracing::warn!(
+                holder,
+                taker,
+                "lost the projection lease to another instance; following"
+            ),
+            Err(err) => {
+                tracing::warn!(holder, error = %err, "lost the projection lease; following")
+            }
+        }
         *state = State::FOLLOWING;
         self.metrics.leading(false);
         Next::Retry(self.settings.poll_interval())

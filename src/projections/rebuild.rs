@@ -79,11 +79,7 @@ pub async fn rebuild(
     }
     tracing::info!(events = replay.events, "replayed the log aside; swapping");
 
-    let lease = Lease::new(
-        USERS_VIEW,
-        format!("rebuild-{}", uuid::Uuid::now_v7()),
-        lease_ttl,
-    );
+    let lease = Lease::for_rebuild(USERS_VIEW, lease_ttl);
     lease
         .steal(read_db)
         .await

@@ -85,9 +85,18 @@ impl fmt::Display for Status {
         writeln!(f, "lag         {} events", self.lag)?;
         writeln!(f, "users       {}", self.users)?;
         match &self.leader {
+            Some((holder, left)) if *left > 0 && lease::is_rebuild(holder) => writeln!(
+                f,
+                "leader      handed over to a rebuild ({holder}, lease: {left} ms left)"
+            )?,
             Some((holder, left)) if *left > 0 => {
                 writeln!(f, "leader      {holder} (lease: {left} ms left)")?
             }
+            Some((holder, _)) if lease::is_rebuild(holder) => writeln!(
+                f,
+                "leader      none: a rebuild ({holder}) handed the lease back; a running server \
+                 takes it within a second"
+            )?,
             Some((holder, _)) => writeln!(f, "leader      none (last: {holder}, lease expired)")?,
             None => writeln!(f, "leader      none yet")?,
         }

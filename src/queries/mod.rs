@@ -3,9 +3,12 @@
 //! Handlers read only the read database (`users_view`, `users_view_stats`), never the write tables.
 //! A query may carry a consistency token; the bus then waits, bounded, until the projector has
 //! applied that event, so a client reads its own write or gets `ConsistencyTimeout`, never older data.
+//! A token past the log's head, which no write issued, is refused at once (`head.rs`: the bus's one
+//! look at the log, never a handler's).
 //! Every query needs `users:read`; the bus checks it before anything else, once.
 
 mod get_user_by_id;
+mod head;
 mod list_users;
 
 use std::future::Future;
@@ -14,13 +17,15 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
-use crate::domain::{Caller, Denied, LogPosition, User, UserId};
+use crate::domain::{Caller, Denied, InvalidInput, LogPosition, User, UserId};
 use crate::entities::users_view;
 use crate::signals::ProjectionProgress;
 use crate::telemetry::{self, Fault};
 
 pub use get_user_by_id::GetUserById;
 pub use list_users::{ListUsers, PageRequest, UserPage};
+
+use head::LogHead;
 
 /// A question to the read model.
 pub trait Query: Send + 'static {
@@ -43,6 +48,10 @@ pub enum QueryError {
     /// The caller may not read (see `Denied` for what clients see).
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// An argument no valid request carries: a consistency token past the log's head. Clients
+    /// see `BAD_USER_INPUT`.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
     /// The read model has no user with this id. Clients see `NOT_FOUND`.
     #[error("no user with id {0}")]
     UserNotFound(UserId),
@@ -71,6 +80,7 @@ impl QueryError {
     /// A short label for the outcome in spans and logs.
     pub fn outcome(&self) -> &'static str {
         match self {
+            QueryError::Invalid(_) => "bad_user_input",
             QueryError::UserNotFound(_) => "not_found",
             QueryError::Denied(Denied::Unauthenticated) => "unauthenticated",
             QueryError::Denied(Denied::Forbidden(_)) => "forbidden",
@@ -97,18 +107,23 @@ impl QueryHandlers {
 pub struct QueryBus {
     handlers: Arc<QueryHandlers>,
     progress: Arc<ProjectionProgress>,
+    head: Arc<LogHead>,
     consistency_timeout: Duration,
 }
 
 impl QueryBus {
+    /// `log`: the pool that reads the event log, for telling a token no write issued (past the
+    /// log's head) from one the read model has not reached yet.
     pub fn new(
         handlers: QueryHandlers,
         progress: Arc<ProjectionProgress>,
+        log: DatabaseConnection,
         consistency_timeout: Duration,
     ) -> Self {
         Self {
             handlers: Arc::new(handlers),
             progress,
+            head: Arc::new(LogHead::new(log)),
             consistency_timeout,
         }
     }
@@ -129,6 +144,14 @@ impl QueryBus {
     }
 
     async fn wait_past(&self, token: LogPosition) -> Result<(), QueryError> {
+        if self.progress.applied() >= token {
+            return Ok(());
+        }
+        let in_log = self.head.holds(token).await.map_err(anyhow::Error::from)?;
+        if !in_log {
+            let reason = "is past the end of the event log: no write issued it";
+            return Err(InvalidInput::new("consistencyToken", reason).into());
+        }
         if self
             .progress
             .wait_past(token, self.consistency_timeout)

@@ -1,6 +1,7 @@
 //! Consistency tokens: a read with a token waits for the projector, bounded; without one it
-//! answers at once.
+//! answers at once; one no write issued is refused.
 
+use cqrs_users::domain::LogPosition;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use crate::helpers::{Backend, both_engines, spawn_app_with};
@@ -44,4 +45,36 @@ async fn token_reads_wait_then_time_out_never_stale(backend: Backend) {
     assert_eq!(user.name, "Second");
 }
 
-both_engines!(token_reads_wait_then_time_out_never_stale);
+/// A token past the log's head, which no write issued, is refused at once as BAD_USER_INPUT
+/// instead of waiting out the consistency timeout and claiming a write committed; the tokens
+/// writes issue still work, the newest one included.
+async fn a_token_no_write_issued_is_refused(backend: Backend) {
+    // Long enough that a wait for the made-up token would fail the test's own deadline.
+    let app = spawn_app_with(backend, &["--consistency-timeout-ms", "60000"]).await;
+    let ada = app.create_user("Ada", "ada@example.com").await;
+    let id = ada.user.id.as_str();
+    let head = LogPosition::parse(&ada.consistency_token, "token").unwrap();
+    let past_head = LogPosition::new(head.tx_id, head.seq + 1).to_string();
+    for token in [past_head.as_str(), "7fffffffffffffff7fffffffffffffff"] {
+        let answer = app.user(id, Some(token)).await;
+        assert_eq!(answer.code(), "BAD_USER_INPUT", "{answer}");
+        assert_eq!(
+            answer.error().extensions.field.as_deref(),
+            Some("consistencyToken")
+        );
+        assert_eq!(answer.error().extensions.write_committed, None);
+        assert!(answer.data.is_none(), "{answer}");
+        assert_eq!(app.users(1, 10, Some(token)).await.code(), "BAD_USER_INPUT");
+    }
+    assert_eq!(
+        app.user(id, Some(&ada.consistency_token)).await.ok().name,
+        "Ada"
+    );
+    let page = app.users(1, 10, Some(&ada.consistency_token)).await.ok();
+    assert_eq!(page.total_count, 1);
+}
+
+both_engines!(
+    token_reads_wait_then_time_out_never_stale,
+    a_token_no_write_issued_is_refused,
+);

@@ -4,22 +4,28 @@
 
 use std::time::{Duration, Instant};
 
+use sea_orm::{ConnectionTrait as _, DatabaseTransaction, TransactionTrait as _};
 use serde_json::json;
 
 use crate::helpers::raw::{Raw, head};
 use crate::helpers::ws::{Protocol, Subscription};
 use crate::helpers::{
-    Backend, Client, Served, USERS, assert_raw_refused, assert_refused, both_engines, eventually,
-    spawn_app, spawn_app_with,
+    Backend, Client, Served, TestApp, USERS, assert_raw_refused, assert_refused, both_engines,
+    eventually, spawn_app, spawn_app_with,
 };
 
-/// A consistency token no write will ever reach: a read with it waits as long as it may.
-const NEVER: &str = "7fffffffffffffff7fffffffffffffff";
-
-/// A page of users that waits for `NEVER`.
-fn waiting_read() -> serde_json::Value {
-    let variables = json!({ "page": 1, "pageSize": 1, "consistencyToken": NEVER });
-    json!({ "query": USERS, "variables": variables })
+/// A read that waits as long as it may: the projector is held back (an open transaction on the
+/// counts row every batch updates) and a user created, and the read carries that write's token.
+/// (A token no write issued is refused at once.) The read waits while the hold lasts.
+async fn waiting_read(app: &TestApp) -> (DatabaseTransaction, serde_json::Value) {
+    let hold = app.read_db.begin().await.unwrap();
+    hold.execute_unprepared("UPDATE users_view_stats SET user_count = user_count WHERE id = 1")
+        .await
+        .unwrap();
+    let created = app.create_user("Awaited", "awaited@example.com").await;
+    let token = created.consistency_token;
+    let variables = json!({ "page": 1, "pageSize": 1, "consistencyToken": token });
+    (hold, json!({ "query": USERS, "variables": variables }))
 }
 
 /// A 100 KB header, or 200 small ones: hyper answers 431 itself (an empty body, not a GraphQL
@@ -74,18 +80,18 @@ async fn an_unfinished_body_times_out() {
 async fn load_past_the_in_flight_bound_is_shed(backend: Backend) {
     let flags = ["--max-in-flight", "2", "--consistency-timeout-ms", "20000"];
     let app = spawn_app_with(backend, &flags).await;
+    let (_projector_held, read) = waiting_read(&app).await;
     // One held read over POST and one over GET: the bound is the instance's, not a route's or
     // a method's.
     let hold = |by_get: bool| {
         let request = if by_get {
-            let read = waiting_read();
             let query = [
                 ("query", read["query"].as_str().unwrap().to_owned()),
                 ("variables", read["variables"].to_string()),
             ];
             app.http().get(app.url("/graphql")).query(&query)
         } else {
-            app.http().post(app.url("/graphql")).json(&waiting_read())
+            app.http().post(app.url("/graphql")).json(&read)
         };
         tokio::spawn(request.send())
     };
@@ -110,7 +116,7 @@ async fn load_past_the_in_flight_bound_is_shed(backend: Backend) {
     assert_refused(response, 503, "SERVICE_OVERLOADED").await;
     let ready = app.http().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "/readyz while overloaded");
-    app.assert_unharmed((0, 0)).await;
+    app.assert_unharmed((1, 1)).await;
     for request in held {
         request.abort();
     }
@@ -126,11 +132,12 @@ async fn a_request_past_its_deadline_is_ended(backend: Backend) {
         "60000",
     ];
     let app = spawn_app_with(backend, &flags).await;
+    let (_projector_held, read) = waiting_read(&app).await;
     let started = Instant::now();
-    let request = app.http().post(app.url("/graphql")).json(&waiting_read());
+    let request = app.http().post(app.url("/graphql")).json(&read);
     assert_refused(request.send().await.unwrap(), 504, "DEADLINE_EXCEEDED").await;
     assert!(started.elapsed() < Duration::from_secs(30), "ended late");
-    app.assert_unharmed((0, 0)).await;
+    app.assert_unharmed((1, 1)).await;
 }
 
 /// The request deadline ends requests, not WebSockets: a subscription outlives it and still
@@ -167,14 +174,12 @@ async fn an_unfinished_body_does_not_hold_shutdown_past_its_grace() {
     ]);
     let mut served = Served::start(command);
     let client = Client::new(&served.address);
+    let (projector_held, read) = waiting_read(&app).await;
     let mut raw = Raw::connect(&served.address).await;
     let headers = ["Content-Type: application/json", "Content-Length: 1000"];
     raw.send(&head("POST", "/graphql", &headers)).await;
     raw.send(br#"{"query":"#).await;
-    let request = client
-        .http()
-        .post(client.url("/graphql"))
-        .json(&waiting_read());
+    let request = client.http().post(client.url("/graphql")).json(&read);
     let in_flight = tokio::spawn(request.send());
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -184,6 +189,8 @@ async fn an_unfinished_body_does_not_hold_shutdown_past_its_grace() {
         .unwrap()
         .expect("the read in flight is answered");
     assert_eq!(answered.status(), 200);
+    // A follower's projector waiting on the held database would hold up the exit.
+    projector_held.rollback().await.unwrap();
     let exit = served.exit(Duration::from_secs(3 + 10));
     assert!(exit.success(), "exit after SIGTERM: {exit}");
     raw.assert_closed(Duration::from_secs(5)).await;

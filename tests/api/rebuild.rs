@@ -8,7 +8,7 @@ use cqrs_users::projections;
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, both_engines, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, both_engines, eventually, spawn_app, spawn_app_with};
 
 /// The lease a rebuild takes from the running projector.
 const LEASE: Duration = Duration::from_secs(2);
@@ -169,6 +169,42 @@ async fn a_checkpoint_ahead_of_the_log_is_refused_until_rebuilt(backend: Backend
     app.assert_projected_exactly_once().await;
 }
 
+/// A rebuild takes the lease from the running server for its swap and hands it back: the
+/// server says so as a hand-over (no warning of a lost lease), `status` never calls it a
+/// failure, and the server takes the lease back and projects on.
+async fn a_rebuild_hands_the_lease_over_and_back(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = history(&app, "a").await;
+    app.users(1, 1, Some(&token)).await.ok();
+    let rebuilt = projections_cli(&app, &["rebuild"]);
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+
+    let back = format!("leader      {} (lease:", app.instance_id());
+    eventually(
+        Duration::from_secs(10),
+        "the server to lead again",
+        async || {
+            let status = String::from_utf8(projections_cli(&app, &["status"]).stdout).unwrap();
+            let says = status.contains(&back) || status.contains("handed");
+            assert!(says, "status of a hand-over: {status}");
+            status.contains(&back).then_some(()).ok_or(status)
+        },
+    )
+    .await;
+    let token = history(&app, "b").await;
+    app.users(1, 1, Some(&token)).await.ok();
+    let logs = app.logs();
+    assert!(logs.contains("handed to a rebuild"), "{logs}");
+    let warned = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("lease"));
+    assert_eq!(warned.collect::<Vec<_>>(), Vec::<&str>::new());
+}
+
 /// Creates, renames and deletes; returns the token of the last write.
 async fn history(app: &TestApp, tag: &str) -> String {
     let mut token = String::new();
@@ -204,4 +240,5 @@ both_engines!(
     cli_status_and_rebuild,
     rebuild_repairs_a_view_stopped_by_versions_out_of_order,
     a_checkpoint_ahead_of_the_log_is_refused_until_rebuilt,
+    a_rebuild_hands_the_lease_over_and_back,
 );

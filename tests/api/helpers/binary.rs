@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::helpers::TestApp;
@@ -37,33 +38,59 @@ impl TestApp {
 pub struct Served {
     child: Child,
     pub address: String,
+    /// Every line it has written to stderr so far.
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Served {
-    /// Spawns `command` (a `binary()` told to serve) and waits for it to announce its address.
+    /// Spawns `command` (a `binary()` told to serve) on a free port of 127.0.0.1 and waits for
+    /// it to announce its address.
     pub fn start(mut command: Command) -> Served {
+        command.args(["--listen", "127.0.0.1:0"]);
+        Served::start_as_given(command)
+    }
+
+    /// Spawns `command`, which says where to listen, and waits for it to announce its address.
+    pub fn start_as_given(mut command: Command) -> Served {
         let mut child = command
-            .args(["--listen", "127.0.0.1:0"])
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the binary");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let kept = said.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                kept.lock().unwrap().push(line.clone());
                 let _ = tx.send(line);
             }
         });
         let address = loop {
             let line = rx
                 .recv_timeout(Duration::from_secs(30))
-                .expect("the server announces its address");
+                .unwrap_or_else(|_| {
+                    let _ = child.kill();
+                    panic!(
+                        "the server announced no address: {}",
+                        said.lock().unwrap().join("\n")
+                    )
+                });
             if let Some(rest) = line.split("playground at ").nth(1) {
                 let url = rest.split_whitespace().next().unwrap_or_default();
                 break url.trim_end_matches('/').to_owned();
             }
         };
-        Served { child, address }
+        Served {
+            child,
+            address,
+            stderr: said,
+        }
+    }
+
+    /// What it has written to stderr so far, one line after another.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
     }
 
     pub fn pid(&self) -> u32 {

@@ -32,4 +32,5 @@ pub use metrics::Scraped;
 pub use payloads::{
     CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors, error_code,
 };
+pub use storage::{Storage, Urls};
 pub use wait::eventually;
