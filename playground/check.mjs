@@ -142,6 +142,21 @@ const deadline = Date.now() + 5000;
 while (socket && !socket.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
 check(socket?.closed === true, 'subscription stopped: WebSocket closed');
 
+// Variables edited into invalid JSON are left as they are by the next write (and nothing breaks).
+await page.locator('.graphiql-tab', { hasText: 'GetUser' }).first().click();
+const broken = '{ "id": "half-typed", ';
+await page.locator('.graphiql-editor-tools button[data-name="variables"]').click();
+await typeInto(page.locator('.graphiql-editor-tool .graphiql-editor:not(.hidden)').first(), broken);
+await page.waitForTimeout(300);
+await page.locator('.graphiql-tab', { hasText: 'CreateUser' }).first().click();
+await page.locator('.graphiql-execute-button').click();
+await page.waitForFunction(() => /"createUser"|"errors"/.test(
+  document.querySelector('.graphiql-response .CodeMirror')?.CodeMirror.getValue() ?? ''), null, { timeout: 10000 });
+await page.locator('.graphiql-tab', { hasText: 'GetUser' }).first().click();
+await page.waitForTimeout(300);
+const kept = await editorText('.graphiql-editor-tool');
+check(kept === broken, `invalid variables left alone after a write: ${oneLine(kept)}`);
+
 if (token) {
   // shouldPersistHeaders: false keeps headers out of the tabs' state; main.js keeps them out of
   // the history too. (Data of this page only: every run starts with a fresh browser profile.)
