@@ -4,3 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 npm ci --no-audit --no-fund
 npm run build
+# Precompressed copies (.gz, .br) that the server sends to clients accepting them.
+node compress.mjs

@@ -1,7 +1,8 @@
 // GraphiQL playground for cqrs-users. Everything is bundled by Vite: no CDN, no network but this origin.
-import { createElement as h } from 'react';
+import { createElement as h, useEffect, useSyncExternalStore } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
+import { useEditorContext } from '@graphiql/react';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { createClient } from 'graphql-ws';
 import { parse } from 'graphql';
@@ -18,14 +19,78 @@ import user from '../operations/user.graphql?raw';
 import userVars from '../operations/user.variables.json?raw';
 import users from '../operations/users.graphql?raw';
 import usersVars from '../operations/users.variables.json?raw';
+import userEvents from '../operations/userEvents.graphql?raw';
+import userEventsVars from '../operations/userEvents.variables.json?raw';
 
+// In the order they run: each tab takes the id, version and token of the write before (below).
 const defaultTabs = [
   [createUser, createUserVars],
-  [updateUserName, updateUserNameVars],
-  [deleteUser, deleteUserVars],
   [user, userVars],
+  [updateUserName, updateUserNameVars],
   [users, usersVars],
+  [deleteUser, deleteUserVars],
+  [userEvents, userEventsVars],
 ].map(([query, variables]) => ({ query, variables }));
+
+// The last write a mutation answered in this page: the user's `id`, its version (as
+// `expectedVersion`) and the `consistencyToken`; `seq` counts writes.
+let lastWrite = { seq: 0 };
+const writeListeners = new Set();
+const noteWrite = (result) => {
+  const write = {};
+  for (const payload of Object.values(result?.data ?? {})) {
+    if (typeof payload?.consistencyToken === 'string') write.consistencyToken = payload.consistencyToken;
+    if (typeof payload?.user?.id === 'string') write.id = payload.user.id;
+    if (Number.isInteger(payload?.user?.version)) write.expectedVersion = payload.user.version;
+  }
+  if (Object.keys(write).length === 0) return;
+  lastWrite = { ...lastWrite, ...write, seq: lastWrite.seq + 1 };
+  writeListeners.forEach((listener) => listener());
+};
+const onWrite = (listener) => {
+  writeListeners.add(listener);
+  return () => writeListeners.delete(listener);
+};
+// A tab's variables with the keys it already has (at the top or in `input`) set to the last
+// write's values; null when nothing changes or the text is not JSON (the user's to fix).
+const withWrite = (text, write) => {
+  let variables;
+  try {
+    variables = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  let changed = false;
+  for (const object of [variables, variables?.input]) {
+    if (object === null || typeof object !== 'object' || Array.isArray(object)) continue;
+    for (const key of ['id', 'consistencyToken', 'expectedVersion']) {
+      if (key in object && key in write && object[key] !== write[key]) {
+        object[key] = write[key];
+        changed = true;
+      }
+    }
+  }
+  return changed ? JSON.stringify(variables, null, 2) : null;
+};
+// Rendered inside GraphiQL: when a write is answered, and when a tab opens after one, the active
+// tab's variables editor takes it, once per write and tab (an id edited afterwards stays).
+// GraphiQL can only update the active tab, so the others take it when they are opened.
+const taken = new Map(); // tab id -> seq of the write it took
+const CarryWrites = () => {
+  const { tabs, activeTabIndex, variableEditor, updateActiveTabValues } = useEditorContext({ nonNull: true });
+  const write = useSyncExternalStore(onWrite, () => lastWrite);
+  const tabId = tabs[activeTabIndex]?.id;
+  useEffect(() => {
+    if (write.seq === 0 || !tabId || !variableEditor || taken.get(tabId) === write.seq) return;
+    taken.set(tabId, write.seq);
+    const variables = withWrite(variableEditor.getValue(), write);
+    if (variables === null) return;
+    variableEditor.setValue(variables);
+    // At once, not after the editor's 100 ms debounce: a quick tab switch would lose it.
+    updateActiveTabValues({ variables });
+  }, [write, tabId, variableEditor, updateActiveTabValues]);
+  return null;
+};
 
 // Same origin: POST /graphql for queries and mutations, graphql-transport-ws on /graphql for subscriptions.
 // HTTP requests carry the headers pane's headers. A WebSocket has no headers of its own, so the
@@ -74,10 +139,14 @@ const fetcher = (params, opts) => {
   } catch {
     return httpAndWsFetcher(params, opts); // let the server report the syntax error
   }
-  const names = doc.definitions.filter((d) => d.kind === 'OperationDefinition').map((d) => d.name?.value);
+  const operations = doc.definitions.filter((d) => d.kind === 'OperationDefinition');
+  const names = operations.map((d) => d.name?.value);
   const operationName =
     names.length === 1 ? names[0] : names.includes(params.operationName) ? params.operationName : undefined;
-  return httpAndWsFetcher({ ...params, operationName }, { ...opts, documentAST: doc });
+  const result = httpAndWsFetcher({ ...params, operationName }, { ...opts, documentAST: doc });
+  const operation = operations.length === 1 ? operations[0] : operations.find((d) => d.name?.value === operationName);
+  if (operation?.operation === 'mutation') result.then(noteWrite, () => {});
+  return result;
 };
 
 // GraphiQL keeps tabs in localStorage. Use our own key prefix so other GraphiQL pages on the same
@@ -132,5 +201,5 @@ createRoot(document.getElementById('graphiql')).render(
     storage,
     defaultEditorToolsVisibility: 'variables',
     shouldPersistHeaders: false,
-  }),
+  }, h(CarryWrites)),
 );

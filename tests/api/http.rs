@@ -1,11 +1,9 @@
-//! The HTTP surface: GET and batched POST, GraphQL-level errors, internal errors, health,
-//! playground. The JSON's exact shape is the point here, so bodies stay `Value`s.
+//! The HTTP surface: GET and batched POST, GraphQL-level errors, internal errors, health. The JSON's exact shape is the point here, so bodies stay `Value`s.
 
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, CREATE_USER, DELETE_USER, UPDATE_USER_NAME, USER, USERS, assert_no_errors,
-    assert_refused, both_engines, error_code, spawn_app,
+    Backend, CREATE_USER, USERS, assert_refused, both_engines, error_code, spawn_app,
 };
 
 /// GET serves queries; a mutation over GET is refused with 405 and writes nothing.
@@ -129,98 +127,10 @@ async fn health_and_readiness(backend: Backend) {
     assert_eq!(body["projection"]["state"], "ok");
 }
 
-/// The playground and its assets are served from the binary, reference nothing off-site, and
-/// open with the example operations.
-async fn serves_the_playground_offline(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let get = async |path: &str| app.http().get(app.url(path)).send().await.unwrap();
-    let response = get("/").await;
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap();
-    assert!(content_type.starts_with("text/html"));
-    let html = response.text().await.unwrap();
-    assert!(html.contains("GraphiQL"));
-    for attribute in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
-        assert!(
-            !html.contains(attribute),
-            "off-site reference {attribute} in {html}"
-        );
-    }
-    let assets: Vec<&str> = html
-        .split('"')
-        .filter(|s| s.starts_with("/playground/"))
-        .collect();
-    assert!(!assets.is_empty(), "no assets in {html}");
-    let operations = [
-        "mutation CreateUser",
-        "mutation UpdateUserName",
-        "mutation DeleteUser",
-        "query GetUser",
-        "query ListUsers",
-    ];
-    for asset in assets {
-        let response = get(asset).await;
-        assert_eq!(response.status(), 200, "{asset}");
-        let etag = response.headers()["etag"].clone();
-        let content_type = response.headers()["content-type"].to_str().unwrap();
-        let content_type = content_type.to_owned();
-        let body = response.text().await.unwrap();
-        if asset.ends_with(".js") {
-            assert!(
-                content_type.contains("javascript"),
-                "{asset}: {content_type}"
-            );
-            for operation in operations {
-                assert!(body.contains(operation), "the playground lacks {operation}");
-            }
-        }
-        let revalidate = app.http().get(app.url(asset)).header("if-none-match", etag);
-        let revalidated = revalidate.send().await.unwrap();
-        assert_eq!(revalidated.status(), 304, "{asset}");
-    }
-    assert_eq!(get("/playground/nope.js").await.status(), 404);
-}
-
-/// The example operations the playground opens with run as they are against the server.
-async fn playground_examples_run(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let variables = |name: &str| -> Value {
-        let dir = env!("CARGO_MANIFEST_DIR");
-        let path = format!("{dir}/playground/operations/{name}.variables.json");
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    };
-    let created = app.graphql(CREATE_USER, variables("createUser")).await;
-    assert_no_errors(&created);
-    let id = created["data"]["createUser"]["user"]["id"].clone();
-    let with_id = |name: &str| -> Value {
-        let mut vars = variables(name);
-        if vars.get("input").is_some() {
-            vars["input"]["id"] = id.clone();
-        } else {
-            vars["id"] = id.clone();
-        }
-        vars
-    };
-    let renamed = app
-        .graphql(UPDATE_USER_NAME, with_id("updateUserName"))
-        .await;
-    assert_no_errors(&renamed);
-    assert_no_errors(&app.graphql(USERS, variables("users")).await);
-    let probe = app.create_user("Probe", "probe@example.com").await;
-    let mut vars = with_id("user");
-    vars["consistencyToken"] = probe.consistency_token.into();
-    let body = app.graphql(USER, vars).await;
-    assert_no_errors(&body);
-    assert_eq!(body["data"]["user"]["version"], 2);
-    assert_no_errors(&app.graphql(DELETE_USER, with_id("deleteUser")).await);
-}
-
 both_engines!(
     get_serves_queries_only,
     answers_a_batch_with_an_array,
     malformed_operations_get_coded_errors,
     internal_errors_show_an_id_not_the_cause,
     health_and_readiness,
-    serves_the_playground_offline,
-    playground_examples_run,
 );

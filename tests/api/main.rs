@@ -29,6 +29,7 @@ mod node_clients;
 mod observability;
 mod ordering;
 mod persisted_queries;
+mod playground;
 mod readme;
 mod rebuild;
 mod restart;
