@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod lease;
+mod memory;
 mod rebuild;
 mod status;
 mod users_view;
@@ -29,6 +30,7 @@ use crate::signals::{ProjectionProgress, Wakeup};
 
 pub use checkpoint::{load_checkpoint, recorded};
 pub use lease::Lease;
+pub use memory::{MemoryModel, MemoryStatus};
 pub use rebuild::rebuild;
 pub use status::{Status, status};
 

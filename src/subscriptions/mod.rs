@@ -80,9 +80,25 @@ impl LiveEvents {
     ) -> Result<impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<>, Denied>
     {
         caller.may_read()?;
-        let db = self.replays.clone();
+        Ok(self.replayed_then_live(self.replays.clone(), after))
+    }
+
+    /// Every event after `after`, then each new one, for this instance's own in-memory read
+    /// model: its replays read through the tail's pool, not the subscribers'.
+    pub fn feed(
+        &self,
+        after: LogPosition,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
+        self.replayed_then_live(self.db.clone(), after)
+    }
+
+    fn replayed_then_live(
+        &self,
+        db: DatabaseConnection,
+        after: LogPosition,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
         let (live, shutdown) = (self.live.clone(), self.shutdown.clone());
-        Ok(async_stream::try_stream! {
+        async_stream::try_stream! {
             let mut cursor = after;
             'replay: loop {
                 // Subscribe before reading the log: whatever the tail sends from now on is either
@@ -118,7 +134,7 @@ impl LiveEvents {
                     }
                 }
             }
-        })
+        }
     }
 
     /// Follows the log after `start` (its visible head when the server started) and broadcasts
