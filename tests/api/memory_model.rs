@@ -204,7 +204,15 @@ async fn past_its_bound_answers_come_from_users_view(backend: Backend) {
         ids,
         [created[2].user.id.as_str(), created[3].user.id.as_str()]
     );
-    assert_eq!(app.memory().status(), MemoryStatus::Unusable);
+    eventually(
+        Duration::from_secs(10),
+        "the model to give up",
+        async || match app.memory().status() {
+            MemoryStatus::Unusable => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
     assert!(
         app.logs().contains("--read-model-max-users 3"),
         "{}",

@@ -16,8 +16,8 @@ const LEASE: Duration = Duration::from_secs(2);
 /// The rebuilt view (rows, ordinals, counts, checkpoint) equals the incrementally built one.
 async fn rebuilt_view_equals_the_incremental_one(backend: Backend) {
     let app = spawn_app(backend).await;
-    let token = history(&app, "a").await;
-    app.users(1, 1, Some(&token)).await;
+    history(&app, "a").await;
+    app.converge(Duration::from_secs(10)).await;
     let incremental = app.view().await;
     let checkpoint = projections::load_checkpoint(&app.read_db).await.unwrap();
 
@@ -166,7 +166,7 @@ async fn a_checkpoint_ahead_of_the_log_is_refused_until_rebuilt(backend: Backend
     app.converge(Duration::from_secs(10)).await;
     let user = app.create_and_read("Again", "last@example.com").await;
     assert_eq!(user.name, "Again");
-    app.assert_projected_exactly_once().await;
+    app.converge_exactly_once(Duration::from_secs(10)).await;
 }
 
 /// Creates, renames and deletes; returns the token of the last write.

@@ -153,6 +153,7 @@ impl MemoryModel {
             return false;
         }
         let Ok(mut users) = self.shared.users.write() else {
+            self.give_up("a panic while the users were being changed");
             return false;
         };
         users.order = Order::from_ids(loaded.iter().map(|u| u.id));
@@ -174,6 +175,7 @@ impl MemoryModel {
             return false;
         };
         let Ok(mut users) = self.shared.users.write() else {
+            self.give_up("a panic while the users were being changed");
             return false;
         };
         for event in events {
