@@ -28,7 +28,8 @@ const TCP_KEEPALIVES: [(&str, &str); 3] = [
     ("tcp_keepalives_count", "3"),
 ];
 
-/// Connections that only read the event log (the projector, the live tail), apart from `write`.
+/// Connections that only read the event log (the projector, the live tail, the in-memory read
+/// model catching up), apart from `write`.
 const LOG_READERS: u32 = 4;
 /// Connections the projector writes the read model through (its batches, its lease), apart
 /// from `read`; on SQLite one, the read database's one writer.
