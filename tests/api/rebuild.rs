@@ -127,6 +127,8 @@ async fn a_checkpoint_ahead_of_the_log_is_refused_until_rebuilt(backend: Backend
     let mut app = spawn_app(backend).await;
     history(&app, "a").await;
     let last = app.create_and_read("Last", "last@example.com").await;
+    // Read back maybe from the in-memory model: wait for the projector to apply it too.
+    app.converge(Duration::from_secs(10)).await;
     app.stop().await;
     let id: uuid::Uuid = last.id.parse().unwrap();
     for table in ["user_events WHERE user_id", "users WHERE id"] {
