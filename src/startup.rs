@@ -14,14 +14,14 @@ use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
 use crate::commands::{CommandBus, CommandHandlers};
-use crate::config::{Auth, HttpLimits, ListenAddr, ServeConfig};
+use crate::config::{Auth, HttpLimits, ListenAddr, ReadModel, ServeConfig};
 use crate::db::{self, Databases};
 use crate::domain::LogPosition;
 use crate::events;
 use crate::graphql;
 use crate::http::{self, AppState, Readiness};
 use crate::notify;
-use crate::projections::{Lease, Projector, ProjectorSettings, USERS_VIEW};
+use crate::projections::{Lease, MemoryModel, Projector, ProjectorSettings, USERS_VIEW};
 use crate::queries::{QueryBus, QueryHandlers};
 use crate::signals::{ProjectionProgress, Wakeup};
 use crate::subscriptions::{Admission, LiveEvents};
@@ -37,6 +37,8 @@ pub struct Application {
     projector: Projector,
     live: LiveEvents,
     live_start: LogPosition,
+    /// The in-memory read model, fed from the log in `run` (none with `--read-model database`).
+    memory: Option<MemoryModel>,
     log_poll: Duration,
     /// Re-reads its key file while the server runs (none without authentication).
     authenticator: Option<Authenticator>,
@@ -80,10 +82,13 @@ impl Application {
             databases.write.clone(),
             committed.clone(),
         ));
+        let memory = (config.read_model == ReadModel::Memory)
+            .then(|| MemoryModel::new(config.read_model_max_users));
         let queries = QueryBus::new(
             QueryHandlers::new(databases.read.clone()),
             progress.clone(),
             databases.log.clone(),
+            memory.clone(),
             config.consistency_timeout(),
         );
         // Subscribers start from the log's visible head as of now, before any request is served.
@@ -173,6 +178,7 @@ impl Application {
             projector,
             live,
             live_start,
+            memory,
             log_poll: config.log_poll(),
             authenticator,
             committed,
@@ -190,6 +196,11 @@ impl Application {
     /// This instance's name as a projection lease holder.
     pub fn instance_id(&self) -> &str {
         self.projector.lease.holder()
+    }
+
+    /// The in-memory read model, if this instance keeps one (to compare it with users_view).
+    pub fn memory_model(&self) -> Option<MemoryModel> {
+        self.memory.clone()
     }
 
     /// The address actually bound (the real port when the config asked for port 0).
@@ -231,6 +242,11 @@ impl Application {
         if let Some((listener, router)) = self.metrics {
             let serving = http::serve(listener, router, self.limits, stop.clone());
             tasks.push(spawn_in(&span, serving));
+        }
+        if let Some(memory) = self.memory {
+            let (live, read) = (self.live.clone(), self.databases.read.clone());
+            let follow = memory.follow(read, move |after| live.feed(after), stop.clone());
+            tasks.push(spawn_in(&span, follow));
         }
         if let Some(authenticator) = &self.authenticator {
             tasks.push(spawn_in(&span, authenticator.reload_task(stop.clone())));

@@ -192,6 +192,17 @@ pub struct ServeConfig {
     #[arg(long, env = "CONSISTENCY_TIMEOUT_MS", default_value_t = 5000)]
     pub consistency_timeout_ms: u64,
 
+    /// Where queries are answered: `memory`, a copy of the read model this instance keeps from
+    /// the log (queries read users_view while it loads, if it falls behind their consistency
+    /// token, or once it gave up), or `database`, users_view only.
+    #[arg(long, env = "READ_MODEL", value_enum, default_value_t = ReadModel::Memory)]
+    pub read_model: ReadModel,
+
+    /// Most users the in-memory read model holds: past it, it frees its memory and this instance
+    /// answers every query from users_view until it restarts.
+    #[arg(long, env = "READ_MODEL_MAX_USERS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_model_max_users: u64,
+
     #[command(flatten)]
     pub session_limits: SessionLimits,
 
@@ -215,6 +226,15 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub observability: Observability,
+}
+
+/// Where queries are answered (`--read-model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadModel {
+    /// This instance's in-memory copy, users_view when it cannot answer.
+    Memory,
+    /// users_view only.
+    Database,
 }
 
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no

@@ -18,7 +18,8 @@ pub use migrate::{Migrated, Migrations};
 
 use connect::{ACQUIRE_TIMEOUT, open, probe};
 
-/// Connections that only read the event log (the projector, the live tail), apart from `write`.
+/// Connections that only read the event log (the projector, the live tail, the in-memory read
+/// model catching up), apart from `write`.
 const LOG_READERS: u32 = 4;
 /// Connections the projector writes the read model through (its batches, its lease), apart
 /// from `read`; on SQLite one, the read database's one writer.

@@ -11,6 +11,7 @@
 
 mod checkpoint;
 mod lease;
+mod memory;
 mod rebuild;
 mod status;
 mod users_view;
@@ -31,6 +32,7 @@ use crate::telemetry::{self, ProjectorMetrics};
 
 pub use checkpoint::{load_checkpoint, recorded};
 pub use lease::Lease;
+pub use memory::{MemoryModel, MemoryStatus};
 pub use rebuild::rebuild;
 pub use status::{Status, snapshot, status};
 

@@ -5,6 +5,7 @@ use sea_orm::EntityTrait;
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::entities::users_view;
+use crate::projections::MemoryModel;
 use crate::queries::{Handler, Query, QueryError, QueryHandlers};
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,11 @@ impl Query for GetUserById {
 
     fn consistency(&self) -> Option<LogPosition> {
         self.consistency
+    }
+
+    fn answer_from_memory(&self, memory: &MemoryModel) -> Option<Result<User, QueryError>> {
+        let found = memory.user(self.id)?;
+        Some(found.ok_or(QueryError::UserNotFound(self.id)))
     }
 }
 

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use crate::domain::{InvalidInput, LogPosition, User};
 use crate::entities::{users_view, users_view_stats};
+use crate::projections::MemoryModel;
 use crate::queries::{Handler, Query, QueryError, QueryHandlers};
 
 /// A valid page request: `page >= 1`, `1 <= page_size <= 100`.
@@ -63,6 +64,18 @@ impl Query for ListUsers {
 
     fn consistency(&self) -> Option<LogPosition> {
         self.consistency
+    }
+
+    fn answer_from_memory(&self, memory: &MemoryModel) -> Option<Result<UserPage, QueryError>> {
+        let PageRequest { page, page_size } = self.page;
+        let (items, total_count) = memory.page(self.page.offset(), page_size as usize)?;
+        Some(Ok(UserPage {
+            items,
+            page,
+            page_size,
+            total_count,
+            has_next_page: u64::from(page) * u64::from(page_size) < total_count,
+        }))
     }
 }
 

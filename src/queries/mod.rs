@@ -1,8 +1,10 @@
 //! Read side: the `QueryBus`, one file per query with its handler, and `QueryError`.
 //!
-//! Handlers read only the read database (`users_view`, `users_view_stats`), never the write tables.
-//! A query may carry a consistency token; the bus then waits, bounded, until the projector has
-//! applied that event, so a client reads its own write or gets `ConsistencyTimeout`, never older data.
+//! Handlers read only the read model, never the write tables: this instance's in-memory copy
+//! (`projections::MemoryModel`) when it can answer, else the read database (`users_view`,
+//! `users_view_stats`). A query may carry a consistency token; the bus then waits, bounded, until
+//! either model has applied that event and reads that one, so a client reads its own write or gets
+//! `ConsistencyTimeout`, never older data.
 //! A token past the log's head, which no write issued, is refused at once (`head.rs`: the bus's one
 //! look at the log, never a handler's).
 //! Every query needs `users:read`; the bus checks it before anything else, once.
@@ -19,6 +21,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::domain::{Caller, Denied, InvalidInput, LogPosition, User, UserId};
 use crate::entities::users_view;
+use crate::projections::MemoryModel;
 use crate::signals::ProjectionProgress;
 use crate::telemetry::{self, Fault};
 
@@ -35,6 +38,8 @@ pub trait Query: Send + 'static {
     type Output: Send;
     /// The write this query must see, if the client passed a consistency token.
     fn consistency(&self) -> Option<LogPosition>;
+    /// The answer from the in-memory model, or `None` when it cannot answer.
+    fn answer_from_memory(&self, memory: &MemoryModel) -> Option<Result<Self::Output, QueryError>>;
 }
 
 /// Answers one query type. Implemented by `QueryHandlers`, once per query.
@@ -108,7 +113,15 @@ pub struct QueryBus {
     handlers: Arc<QueryHandlers>,
     progress: Arc<ProjectionProgress>,
     head: Arc<LogHead>,
+    /// This instance's in-memory model (`None` with `--read-model database`).
+    memory: Option<MemoryModel>,
     consistency_timeout: Duration,
+}
+
+/// Which model has reached what a query must see.
+enum Reached {
+    Memory,
+    Database,
 }
 
 impl QueryBus {
@@ -118,12 +131,14 @@ impl QueryBus {
         handlers: QueryHandlers,
         progress: Arc<ProjectionProgress>,
         log: DatabaseConnection,
+        memory: Option<MemoryModel>,
         consistency_timeout: Duration,
     ) -> Self {
         Self {
             handlers: Arc::new(handlers),
             progress,
             head: Arc::new(LogHead::new(log)),
+            memory,
             consistency_timeout,
         }
     }
@@ -135,12 +150,40 @@ impl QueryBus {
     {
         let answered = async {
             caller.identity.may_read()?;
-            if let Some(token) = query.consistency() {
+            let token = query.consistency();
+            if let Some(memory) = &self.memory
+                && let Reached::Memory = self.first_to_reach(memory, token).await?
+                && let Some(answer) = query.answer_from_memory(memory)
+            {
+                return answer;
+            }
+            if let Some(token) = token {
                 self.wait_past(token).await?;
             }
             self.handlers.handle(query).await
         };
         telemetry::dispatched("query", Q::NAME, answered, QueryError::outcome).await
+    }
+
+    /// The model to read: memory if it is usable and past `token`, else the first of the two to
+    /// get past `token`, within the consistency timeout.
+    async fn first_to_reach(
+        &self,
+        memory: &MemoryModel,
+        token: Option<LogPosition>,
+    ) -> Result<Reached, QueryError> {
+        let Some(token) = token else {
+            return Ok(if memory.is_usable() {
+                Reached::Memory
+            } else {
+                Reached::Database
+            });
+        };
+        tokio::select! {
+            biased;
+            () = memory.reached(token) => Ok(Reached::Memory),
+            reached = self.wait_past(token) => reached.map(|()| Reached::Database),
+        }
     }
 
     async fn wait_past(&self, token: LogPosition) -> Result<(), QueryError> {

@@ -18,7 +18,7 @@ mod admission;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -91,11 +91,31 @@ impl LiveEvents {
     ) -> Result<impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<>, Denied>
     {
         caller.may_read()?;
-        let db = self.replays.clone();
-        let (live, shutdown) = (self.live.clone(), self.shutdown.clone());
+        // Counted open while the stream lives (the in-memory model's feed is not a subscriber).
         let open = self.gauges.subscription();
-        Ok(async_stream::try_stream! {
-            let _open = open;
+        let stream = self.replayed_then_live(self.replays.clone(), after);
+        Ok(stream.map(move |event| {
+            let _open = &open;
+            event
+        }))
+    }
+
+    /// Every event after `after`, then each new one, for this instance's own in-memory read
+    /// model: its replays read through the tail's pool, not the subscribers'.
+    pub fn feed(
+        &self,
+        after: LogPosition,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
+        self.replayed_then_live(self.db.clone(), after)
+    }
+
+    fn replayed_then_live(
+        &self,
+        db: DatabaseConnection,
+        after: LogPosition,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, ReadError>> + Send + use<> {
+        let (live, shutdown) = (self.live.clone(), self.shutdown.clone());
+        async_stream::try_stream! {
             let mut cursor = after;
             'replay: loop {
                 // Subscribe before reading the log: whatever the tail sends from now on is either
@@ -131,7 +151,7 @@ impl LiveEvents {
                     }
                 }
             }
-        })
+        }
     }
 
     /// Follows the log after `start` (its visible head when the server started) and broadcasts

@@ -6,11 +6,17 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use crate::helpers::{Backend, both_engines, spawn_app_with};
 
-/// With the projector held back, a token read answers CONSISTENCY_TIMEOUT (never older data),
+/// With the projector held back (and no in-memory model), a token read answers CONSISTENCY_TIMEOUT (never older data),
 /// a read without a token answers from what is projected, and once the projector moves on the
 /// same token reads the write.
 async fn token_reads_wait_then_time_out_never_stale(backend: Backend) {
-    let app = spawn_app_with(backend, &["--consistency-timeout-ms", "400"]).await;
+    let flags = [
+        "--consistency-timeout-ms",
+        "400",
+        "--read-model",
+        "database",
+    ];
+    let app = spawn_app_with(backend, &flags).await;
     app.create_and_read("First", "first@example.com").await;
 
     // Hold the lock the projector needs to commit a batch (the counts row of the read model).

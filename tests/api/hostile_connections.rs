@@ -16,7 +16,8 @@ use crate::helpers::{
 
 /// A read that waits as long as it may: the projector is held back (an open transaction on the
 /// counts row every batch updates) and a user created, and the read carries that write's token.
-/// (A token no write issued is refused at once.) The read waits while the hold lasts.
+/// (A token no write issued is refused at once.) The read waits while the hold lasts: the app
+/// must read the database model (`--read-model database`), since memory is not held back.
 async fn waiting_read(app: &TestApp) -> (DatabaseTransaction, serde_json::Value) {
     let hold = app.read_db.begin().await.unwrap();
     hold.execute_unprepared("UPDATE users_view_stats SET user_count = user_count WHERE id = 1")
@@ -78,7 +79,14 @@ async fn an_unfinished_body_times_out() {
 /// request is shed at once with 503 `SERVICE_OVERLOADED` and `Retry-After`; `/healthz` and
 /// `/readyz` still answer.
 async fn load_past_the_in_flight_bound_is_shed(backend: Backend) {
-    let flags = ["--max-in-flight", "2", "--consistency-timeout-ms", "20000"];
+    let flags = [
+        "--max-in-flight",
+        "2",
+        "--consistency-timeout-ms",
+        "20000",
+        "--read-model",
+        "database",
+    ];
     let app = spawn_app_with(backend, &flags).await;
     let (_projector_held, read) = waiting_read(&app).await;
     // One held read over POST and one over GET: the bound is the instance's, not a route's or
@@ -130,6 +138,8 @@ async fn a_request_past_its_deadline_is_ended(backend: Backend) {
         "1000",
         "--consistency-timeout-ms",
         "60000",
+        "--read-model",
+        "database",
     ];
     let app = spawn_app_with(backend, &flags).await;
     let (_projector_held, read) = waiting_read(&app).await;

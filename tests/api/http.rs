@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Backend, CREATE_USER, USERS, assert_refused, both_engines, error_code, spawn_app,
+    spawn_app_with,
 };
 
 /// GET serves queries; a mutation over GET is refused with 405 and writes nothing.
@@ -89,7 +90,8 @@ async fn malformed_operations_get_coded_errors(backend: Backend) {
 /// An internal failure answers INTERNAL_SERVER_ERROR with an errorId, shows no SQL, and the
 /// log line of the cause carries the same errorId.
 async fn internal_errors_show_an_id_not_the_cause(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // Reads from users_view only: the in-memory model would answer without the dropped table.
+    let app = spawn_app_with(backend, &["--read-model", "database"]).await;
     app.execute_on_read_db("DROP TABLE users_view").await;
     let body = app
         .graphql("{ users { totalCount items { id } } }", json!({}))

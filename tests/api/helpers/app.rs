@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use clap::Parser as _;
 use cqrs_users::config::{Cli, ServeConfig};
+use cqrs_users::projections::MemoryModel;
 use cqrs_users::startup::Application;
 use sea_orm::{Database, DatabaseConnection};
 use tokio::task::JoinHandle;
@@ -33,6 +34,8 @@ pub struct Server {
     pub instance_id: String,
     /// `http://host:port` of `/metrics` when served apart (`--metrics-listen`).
     pub metrics_address: Option<String>,
+    /// Its in-memory read model (none with `--read-model database`).
+    pub memory: Option<MemoryModel>,
     client: Client,
     shutdown: CancellationToken,
     handle: JoinHandle<anyhow::Result<()>>,
@@ -95,10 +98,23 @@ impl TestApp {
 
     /// Another instance on the same databases, as a second process would be.
     pub async fn start_instance(&self) -> Server {
-        let server = Server::start(&self.config, self.client.http().clone()).await;
+        self.start_instance_with(|_| {}).await
+    }
+
+    /// Another instance on the same databases, its configuration changed by `change`.
+    pub async fn start_instance_with(&self, change: impl FnOnce(&mut ServeConfig)) -> Server {
+        let mut config = self.config.clone();
+        change(&mut config);
+        let server = Server::start(&config, self.client.http().clone()).await;
         let mut instances = self.instances.lock().unwrap();
         instances.push(server.instance_id.clone());
         server
+    }
+
+    /// The main server's in-memory read model.
+    pub fn memory(&self) -> &MemoryModel {
+        let server = self.server.as_ref().expect("server running");
+        server.memory.as_ref().expect("an in-memory read model")
     }
 
     /// The lease holder name of the main server.
@@ -150,6 +166,7 @@ impl Server {
         Server {
             instance_id: app.instance_id().to_owned(),
             metrics_address: app.metrics_addr().map(|addr| format!("http://{addr}")),
+            memory: app.memory_model(),
             client: Client::sharing(http, format!("http://{}", app.local_addr())),
             shutdown: app.shutdown_token(),
             handle: tokio::spawn(app.run()),

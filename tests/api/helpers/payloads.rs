@@ -61,7 +61,7 @@ pub struct Deleted {
 }
 
 /// A page of `users`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPage {
     pub items: Vec<PageItem>,
@@ -72,7 +72,7 @@ pub struct UserPage {
 }
 
 /// A listed user's fields that tests read.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageItem {
     pub id: String,
