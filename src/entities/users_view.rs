@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::domain::User;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users_view")]
 pub struct Model {
@@ -21,3 +23,18 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A row as the user it shows: what both read models (`users_view` and the in-memory copy that
+/// loads from it) answer.
+impl From<Model> for User {
+    fn from(row: Model) -> Self {
+        User {
+            id: row.id.into(),
+            name: row.name,
+            email: row.email,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

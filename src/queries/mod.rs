@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 
-use crate::domain::{Caller, Denied, InvalidInput, LogPosition, User, UserId};
-use crate::entities::users_view;
+use crate::domain::{Caller, Denied, InvalidInput, LogPosition, UserId};
 use crate::projections::MemoryModel;
 use crate::signals::ProjectionProgress;
 use crate::telemetry::{self, Fault};
@@ -206,19 +205,6 @@ impl QueryBus {
                 token,
                 waited: self.consistency_timeout,
             })
-        }
-    }
-}
-
-impl From<users_view::Model> for User {
-    fn from(row: users_view::Model) -> Self {
-        User {
-            id: row.id.into(),
-            name: row.name,
-            email: row.email,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
         }
     }
 }

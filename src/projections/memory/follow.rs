@@ -121,16 +121,6 @@ async fn load(read_db: &DatabaseConnection) -> Result<(Vec<User>, LogPosition), 
         .all(&txn)
         .await?;
     txn.commit().await?;
-    let users = rows
-        .into_iter()
-        .map(|row| User {
-            id: row.id.into(),
-            name: row.name,
-            email: row.email,
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-        .collect();
+    let users = rows.into_iter().map(User::from).collect();
     Ok((users, checkpoint))
 }
