@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::LogPosition;
-use crate::events::held_back;
+use crate::events::unread_after;
 use crate::signals::Wakeup;
 
 /// A follower reads until it is caught up, then waits for the log to grow (a wake-up) or for its
@@ -46,7 +46,7 @@ impl Pace {
 
     /// The follower has read everything up to `cursor` it may: how long until it looks again.
     pub async fn caught_up(&mut self, db: &impl ConnectionTrait, cursor: LogPosition) -> Duration {
-        match held_back(db, cursor).await {
+        match unread_after(db, cursor).await {
             Ok(true) => {
                 let delay = self.next_recheck.min(self.most_recheck);
                 self.next_recheck = (self.next_recheck * 2).min(self.most_recheck);

@@ -151,16 +151,18 @@ pub async fn count_after(db: &impl ConnectionTrait, after: LogPosition) -> Resul
     after_position(after).count(db).await
 }
 
-/// Whether committed events after `after` are held back by an older transaction still running
-/// (PostgreSQL; never on SQLite). When that transaction ends without appending, nothing
-/// announces it, so a follower that sees this looks again soon (see [`Pace`]).
-pub async fn held_back(db: &impl ConnectionTrait, after: LogPosition) -> Result<bool, DbErr> {
-    let Some(oldest_running) = oldest_running_tx(db.get_database_backend()) else {
-        return Ok(false);
-    };
-    let unsettled =
-        after_position(after).filter(Expr::col(user_events::Column::TxId).gte(oldest_running));
-    Ok(position_of_first(db, unsettled).await?.is_some())
+/// Whether the log holds committed events after `after`. A follower asks this once it has read
+/// all [`read_after`] returned: events it still finds are held back by an older transaction still
+/// running (PostgreSQL), or were committed since. When that transaction ends without appending,
+/// nothing announces it, so a follower that sees this looks again soon (see [`Pace`]).
+///
+/// Deliberately not "events of transactions newer than the oldest running one": that asks a
+/// second snapshot, and a transaction that ended between the read and this question would hide
+/// the events it held back, leaving the follower asleep for a whole poll with events to read.
+pub async fn unread_after(db: &impl ConnectionTrait, after: LogPosition) -> Result<bool, DbErr> {
+    Ok(position_of_first(db, in_log_order(after_position(after)))
+        .await?
+        .is_some())
 }
 
 /// The events after `position` in the log's order.
