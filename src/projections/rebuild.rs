@@ -8,7 +8,7 @@
 //! forget events clients have read) unless told the log has lost them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -30,6 +30,9 @@ pub struct RebuildReport {
     /// The checkpoint the rebuilt view was swapped in at.
     pub checkpoint: LogPosition,
 }
+
+/// How soon to read again for events held back behind a running transaction.
+const HELD_BACK_RECHECK: Duration = Duration::from_millis(10);
 
 const COLUMNS: &str = "id, name, email, version, created_at, updated_at, ordinal";
 
@@ -96,6 +99,16 @@ pub async fn rebuild(
             "lost the projection lease while swapping"
         );
         while replay.next_batch(write_db, &txn, batch_size).await? > 0 {}
+        // The version a waiting event needs may be held back behind a transaction still
+        // running (anywhere in the cluster: see `events::read_after`): it comes once that ends.
+        let deadline = Instant::now() + lease_ttl / 2;
+        while !replay.waiting.is_empty()
+            && Instant::now() < deadline
+            && events::unread_after(write_db, replay.position).await?
+        {
+            tokio::time::sleep(HELD_BACK_RECHECK).await;
+            while replay.next_batch(write_db, &txn, batch_size).await? > 0 {}
+        }
         replay.check_complete()?;
         let live = load_checkpoint(&txn).await?;
         anyhow::ensure!(
