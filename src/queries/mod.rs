@@ -5,7 +5,7 @@
 //! `users_view_stats`). A query may carry a consistency token; the bus then waits, bounded, until
 //! either model has applied that event and reads that one, so a client reads its own write or gets
 //! `ConsistencyTimeout`, never older data.
-//! A token past the log's head, which no write issued, is refused at once (`head.rs`: the bus's one
+//! A token past the log's head, which no write issued, is refused (`head.rs`: the bus's one
 //! look at the log, never a handler's).
 //! Every query needs `users:read`; the bus checks it before anything else, once.
 
@@ -117,6 +117,13 @@ pub struct QueryBus {
     consistency_timeout: Duration,
 }
 
+/// How long a usable in-memory model gets to reach a token alone before `users_view` races it.
+/// The model hears of a write within milliseconds (its tail is woken by the commit, or by the
+/// committing instance's `NOTIFY`), while the database path first asks the log whether the token
+/// names a write at all (`head.rs`): one query per new token, which a read right after its write
+/// would otherwise pay almost every time. A token no write issued is refused this much later.
+const MEMORY_HEAD_START: Duration = Duration::from_millis(50);
+
 /// Which model has reached what a query must see.
 enum Reached {
     Memory,
@@ -178,6 +185,13 @@ impl QueryBus {
                 Reached::Database
             });
         };
+        if memory.is_usable()
+            && tokio::time::timeout(MEMORY_HEAD_START, memory.reached(token))
+                .await
+                .is_ok()
+        {
+            return Ok(Reached::Memory);
+        }
         tokio::select! {
             biased;
             () = memory.reached(token) => Ok(Reached::Memory),

@@ -51,7 +51,7 @@ async fn token_reads_wait_then_time_out_never_stale(backend: Backend) {
     assert_eq!(user.name, "Second");
 }
 
-/// A token past the log's head, which no write issued, is refused at once as BAD_USER_INPUT
+/// A token past the log's head, which no write issued, is refused as BAD_USER_INPUT
 /// instead of waiting out the consistency timeout and claiming a write committed; the tokens
 /// writes issue still work, the newest one included.
 async fn a_token_no_write_issued_is_refused(backend: Backend) {
