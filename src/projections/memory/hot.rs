@@ -11,11 +11,17 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use quick_cache::unsync::Cache;
+use quick_cache::unsync::{Cache, DefaultLifecycle};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::events::RecordedEvent;
 use crate::projections::memory::rules::{self, Gap, Step};
+
+/// The share of the bound kept as hashes of users evicted lately, so one that comes back soon
+/// is known as hot rather than new. Each takes a slot as large as a user's: quick_cache's default
+/// (half the bound) costs more memory than it buys here.
+const GHOSTS: f64 = 0.1;
 
 /// The hot users, and the events the model passed recently.
 pub(super) struct Hot {
@@ -36,8 +42,22 @@ impl Hot {
     /// `recent` events.
     pub(super) fn new(max_users: u64, recent: usize, at: LogPosition) -> Self {
         let items = usize::try_from(max_users).unwrap_or(usize::MAX);
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(items)
+            .weight_capacity(max_users)
+            .ghost_allocation(GHOSTS)
+            .build();
+        let cache = match options {
+            Ok(options) => Cache::with_options(
+                options,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
+            Err(_) => Cache::new(items),
+        };
         Self {
-            cache: Cache::new(items),
+            cache,
             recent: Recent {
                 events: VecDeque::with_capacity(recent.min(1024)),
                 capacity: recent,

@@ -207,19 +207,27 @@ fn memory_per_user() {
     );
     assert_eq!(model.page(0, 1).unwrap().1, USERS as u64);
     drop(model);
+    // Past the bound, with as many users again created since: the hot set has evicted that many
+    // and remembers them (hashes only) to tell a returning user from a new one.
+    let more: Vec<_> = (USERS..2 * USERS)
+        .map(|n| created(n as i64 + 1, UserId::new(), n))
+        .collect();
     let before = HELD.load(Ordering::Relaxed);
     let model = MemoryModel::new(USERS as u64);
     let loaded = Loaded::PastBound {
         users: USERS as u64 + 1,
     };
     model.install(loaded, LogPosition::START);
-    for chunk in events.chunks(256) {
+    for chunk in events.chunks(256).chain(more.chunks(256)) {
         assert!(model.apply(chunk).is_ok());
     }
     let held = HELD.load(Ordering::Relaxed) - before;
     println!(
-        "hot set: {} users, {held} bytes allocated with the last {RECENT_EVENTS} events, {} bytes per user",
+        "hot set: {} users held after {} created, {held} bytes allocated with the last \
+         {RECENT_EVENTS} events, {} bytes per user held",
         model.held(),
+        2 * USERS,
         held / model.held() as isize
     );
+    assert!(model.held() <= USERS);
 }
