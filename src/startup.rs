@@ -85,7 +85,7 @@ impl Application {
         let memory = (config.read_model == ReadModel::Memory)
             .then(|| MemoryModel::new(config.read_model_max_users));
         let queries = QueryBus::new(
-            QueryHandlers::new(databases.read.clone()),
+            QueryHandlers::new(databases.read.clone(), memory.clone()),
             progress.clone(),
             databases.log.clone(),
             memory.clone(),

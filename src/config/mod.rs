@@ -193,13 +193,14 @@ pub struct ServeConfig {
     pub consistency_timeout_ms: u64,
 
     /// Where queries are answered: `memory`, a copy of the read model this instance keeps from
-    /// the log (queries read users_view while it loads, if it falls behind their consistency
-    /// token, or once it gave up), or `database`, users_view only.
+    /// the log (queries read users_view while it loads, for what it does not hold past
+    /// --read-model-max-users, if it falls behind their consistency token, or once it gave up),
+    /// or `database`, users_view only.
     #[arg(long, env = "READ_MODEL", value_enum, default_value_t = ReadModel::Memory)]
     pub read_model: ReadModel,
 
-    /// Most users the in-memory read model holds: past it, it frees its memory and this instance
-    /// answers every query from users_view until it restarts.
+    /// Most users the in-memory read model holds: past it, it keeps only the hottest that many,
+    /// and pages and the other users are read from users_view.
     #[arg(long, env = "READ_MODEL_MAX_USERS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_model_max_users: u64,
 

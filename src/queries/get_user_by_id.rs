@@ -30,11 +30,17 @@ impl Query for GetUserById {
 
 impl Handler<GetUserById> for QueryHandlers {
     async fn handle(&self, query: GetUserById) -> Result<User, QueryError> {
-        users_view::Entity::find_by_id(query.id.as_uuid())
-            .one(&self.db)
-            .await
+        // The bus waited for the token first, so users_view is at or past it. With an in-memory
+        // model past its bound, the row may join its hot set.
+        let found = match &self.memory {
+            Some(memory) => memory.read_through(&self.db, query.id).await,
+            None => users_view::Entity::find_by_id(query.id.as_uuid())
+                .one(&self.db)
+                .await
+                .map(|row| row.map(User::from)),
+        };
+        found
             .context("read user from users_view")?
-            .map(User::from)
             .ok_or(QueryError::UserNotFound(query.id))
     }
 }

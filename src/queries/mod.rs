@@ -97,11 +97,17 @@ impl QueryError {
 /// The handlers of every query, with the read database. Built once at start-up.
 pub struct QueryHandlers {
     db: DatabaseConnection,
+    /// The in-memory model, which a point read it missed reads through to (`None` with
+    /// `--read-model database`).
+    memory: Option<MemoryModel>,
 }
 
 impl QueryHandlers {
-    pub fn new(read_db: DatabaseConnection) -> Self {
-        Self { db: read_db }
+    pub fn new(read_db: DatabaseConnection, memory: Option<MemoryModel>) -> Self {
+        Self {
+            db: read_db,
+            memory,
+        }
     }
 }
 

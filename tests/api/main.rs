@@ -24,6 +24,7 @@ mod http;
 mod http_spec;
 mod instances;
 mod list_users;
+mod memory_bound;
 mod memory_model;
 mod migrate;
 mod node_clients;

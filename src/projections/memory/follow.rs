@@ -1,5 +1,6 @@
 //! Feeding the in-memory read model: `users_view` and its checkpoint read in one snapshot, then
 //! every later event of the log, in order, from a feed that replays the log and then goes live.
+//! After a gap it reloads the same way, without a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,20 +13,32 @@ use sea_orm::{
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{LogPosition, User};
-use crate::entities::users_view;
+use crate::entities::{users_view, users_view_stats};
 use crate::events::{ReadError, RecordedEvent};
 use crate::projections::load_checkpoint;
-use crate::projections::memory::{MemoryModel, MemoryStatus};
+use crate::projections::memory::{Loaded, Lost, MemoryModel, MemoryStatus};
 
 /// Events applied under one lock at most.
 const CHUNK: usize = 256;
-/// How long to wait before reading again after a failed read.
+/// How long to wait before reading again after a failed read, or reloading after a gap.
 const RETRY: Duration = Duration::from_millis(500);
+/// Reloads in a row that fail on the same event before the model gives up: that event is in
+/// the log, not a hiccup of the feed, and `users_view`'s projector stops on it too.
+const MAX_RELOADS: u32 = 5;
+
+/// How following the feed ended.
+enum Ended {
+    /// `stop` was cancelled or the feed ended.
+    Stopped,
+    /// The model dropped its users (at this event, for a gap).
+    Lost(Option<LogPosition>),
+}
 
 impl MemoryModel {
     /// Loads the model from `users_view`, then applies what `feed(position)` yields: every event
     /// after `position`, in log order, replayed and then live. Restarts the feed where it stopped
-    /// after a read error; ends when `stop` is cancelled, the feed ends, or the model gives up.
+    /// after a read error, and reloads after a gap; ends when `stop` is cancelled, the feed ends,
+    /// or reloads keep failing at the same event (then the model is `Unusable`).
     pub async fn follow<F, S>(
         self,
         read_db: DatabaseConnection,
@@ -35,36 +48,84 @@ impl MemoryModel {
         F: FnMut(LogPosition) -> S,
         S: Stream<Item = Result<Arc<RecordedEvent>, ReadError>>,
     {
+        let (mut reloads, mut last_lost) = (0u32, None);
         loop {
-            match load(&read_db).await {
-                Ok((users, checkpoint)) => {
-                    let count = users.len();
-                    if !self.install(users, checkpoint) {
-                        return;
-                    }
+            if !self.load_until_loaded(&read_db, &stop).await {
+                return;
+            }
+            let Ended::Lost(at) = self.follow_feed(&mut feed, &stop).await else {
+                return;
+            };
+            reloads = if at.is_some() && at == last_lost {
+                reloads + 1
+            } else {
+                1
+            };
+            last_lost = at;
+            if reloads > MAX_RELOADS {
+                let why = format!("{MAX_RELOADS} reloads in a row failed at the same event");
+                self.give_up(&why);
+                return;
+            }
+            tracing::warn!(
+                attempt = reloads,
+                of = MAX_RELOADS,
+                "reloading the in-memory read model from users_view"
+            );
+            if !pause(&stop).await {
+                return;
+            }
+        }
+    }
+
+    /// Loads and installs `users_view`, retrying after a pause while it fails; `false` if `stop`
+    /// came first.
+    async fn load_until_loaded(
+        &self,
+        read_db: &DatabaseConnection,
+        stop: &CancellationToken,
+    ) -> bool {
+        loop {
+            match load(read_db, self.shared.max_users).await {
+                Ok((loaded, checkpoint)) => {
+                    let count = match &loaded {
+                        Loaded::All(users) => users.len() as u64,
+                        Loaded::PastBound { users } => *users,
+                    };
+                    self.install(loaded, checkpoint);
                     tracing::info!(
                         users = count,
                         %checkpoint,
                         "in-memory read model loaded from users_view"
                     );
-                    break;
+                    return true;
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "loading the in-memory read model failed; retrying");
-                    if !pause(&stop).await {
-                        return;
-                    }
                 }
             }
+            if !pause(stop).await {
+                return false;
+            }
         }
+    }
+
+    /// Applies the feed from the model's position until it stops or the model loses its users.
+    async fn follow_feed<F, S>(&self, feed: &mut F, stop: &CancellationToken) -> Ended
+    where
+        F: FnMut(LogPosition) -> S,
+        S: Stream<Item = Result<Arc<RecordedEvent>, ReadError>>,
+    {
         while let MemoryStatus::At(after) = self.status() {
             let mut events = std::pin::pin!(feed(after).ready_chunks(CHUNK));
             let failed = loop {
                 let chunk = tokio::select! {
                     chunk = events.next() => chunk,
-                    () = stop.cancelled() => return,
+                    () = stop.cancelled() => return Ended::Stopped,
                 };
-                let Some(chunk) = chunk else { return };
+                let Some(chunk) = chunk else {
+                    return Ended::Stopped;
+                };
                 let mut read = Vec::with_capacity(chunk.len());
                 let mut failed = None;
                 for item in chunk {
@@ -76,8 +137,10 @@ impl MemoryModel {
                         }
                     }
                 }
-                if !self.apply(&read) {
-                    return;
+                match self.apply(&read) {
+                    Ok(()) => {}
+                    Err(Lost::Gap(gap)) => return Ended::Lost(Some(gap.position())),
+                    Err(Lost::Poisoned) => return Ended::Lost(None),
                 }
                 if failed.is_some() {
                     break failed;
@@ -86,10 +149,11 @@ impl MemoryModel {
             if let Some(err) = failed {
                 tracing::warn!(error = %err, "reading the log for the in-memory read model failed; retrying");
             }
-            if !pause(&stop).await {
-                return;
+            if !pause(stop).await {
+                return Ended::Stopped;
             }
         }
+        Ended::Lost(None)
     }
 }
 
@@ -101,9 +165,13 @@ async fn pause(stop: &CancellationToken) -> bool {
     }
 }
 
-/// Every user of `users_view` in list order and the checkpoint they are exact at, read in one
-/// snapshot (repeatable read on PostgreSQL; one SQLite read transaction).
-async fn load(read_db: &DatabaseConnection) -> Result<(Vec<User>, LogPosition), DbErr> {
+/// Every user of `users_view` in list order, or only how many there are when more than
+/// `max_users`, and the checkpoint they are exact at, read in one snapshot (repeatable read on
+/// PostgreSQL; one SQLite read transaction).
+async fn load(
+    read_db: &DatabaseConnection,
+    max_users: u64,
+) -> Result<(Loaded, LogPosition), DbErr> {
     let txn = match read_db.get_database_backend() {
         DbBackend::Postgres => {
             read_db
@@ -116,11 +184,19 @@ async fn load(read_db: &DatabaseConnection) -> Result<(Vec<User>, LogPosition), 
         _ => read_db.begin().await?,
     };
     let checkpoint = load_checkpoint(&txn).await?;
-    let rows = users_view::Entity::find()
-        .order_by_asc(users_view::Column::Ordinal)
-        .all(&txn)
+    let stats = users_view_stats::Entity::find_by_id(users_view_stats::ROW_ID)
+        .one(&txn)
         .await?;
+    let count = stats.map_or(0, |s| u64::try_from(s.user_count).unwrap_or(0));
+    let loaded = if count > max_users {
+        Loaded::PastBound { users: count }
+    } else {
+        let rows = users_view::Entity::find()
+            .order_by_asc(users_view::Column::Ordinal)
+            .all(&txn)
+            .await?;
+        Loaded::All(rows.into_iter().map(User::from).collect())
+    };
     txn.commit().await?;
-    let users = rows.into_iter().map(User::from).collect();
-    Ok((users, checkpoint))
+    Ok((loaded, checkpoint))
 }

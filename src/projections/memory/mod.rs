@@ -1,29 +1,39 @@
-//! The in-memory read model: every user of `users_view`, kept in this instance's memory from the
+//! The in-memory read model: the users of `users_view`, kept in this instance's memory from the
 //! log, exact at a known log position, for queries that need no database round trip.
 //!
 //! It is a projection like `users_view`: it starts from `users_view` and its checkpoint, read in
 //! one snapshot, then applies every later event of the log in order (`follow.rs`), with the same
-//! strict per-user versions: a create at version 1 of a user it does not hold, a change at the
-//! version after the one it holds. An event at or below the held version was applied already and
-//! is skipped; anything else (a gap) makes the model unusable: it never answers from state it
-//! cannot vouch for, and queries read `users_view` instead. Past `max_users` users it gives up the
-//! same way (and frees its memory). Its position is in a `watch`, so a query holding a
-//! consistency token can wait for it.
+//! strict per-user versions (`rules.rs`). While the users fit `max_users` it holds them all
+//! (`all.rs`) and answers point reads and pages with their total. Past the bound (at load or while
+//! following) it keeps only the hottest `max_users` (`hot.rs`): point reads of those, while pages
+//! and misses read `users_view`, and a row read on a miss joins the hot set only when it is
+//! provably not older than the model (`read_through.rs`). An event that does not follow (a gap)
+//! makes it drop its users and reload; it never answers from state it cannot vouch for. Its
+//! position is in a `watch`, so a query holding a consistency token can wait for it.
 
+mod all;
 mod follow;
+mod hot;
 mod order;
+mod read_through;
+mod rules;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use tokio::sync::watch;
 
 use crate::domain::{LogPosition, User, UserId};
-use crate::events::{RecordedEvent, UserEvent};
+use crate::events::RecordedEvent;
 
-use order::Order;
+use all::All;
+use hot::Hot;
+use rules::Gap;
 
-/// Where the model is: loading, exact at a position, or given up (until the instance restarts).
+/// Events remembered past the bound, so a row read behind the model can be brought up to it.
+const RECENT_EVENTS: usize = 4096;
+
+/// Where the model is: loading (at start or reloading after a gap), exact at a position, or
+/// given up after reloads that kept failing at the same event (until the instance restarts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryStatus {
     Loading,
@@ -38,45 +48,48 @@ pub struct MemoryModel {
 }
 
 struct Shared {
+    /// The status changes only under this lock's write guard, so a holder of either guard sees
+    /// the users exact at the status' position.
     users: RwLock<Users>,
     status: watch::Sender<MemoryStatus>,
     max_users: u64,
+    recent_events: usize,
 }
 
-/// The users held, and their list order.
-#[derive(Debug, Default)]
-struct Users {
-    by_id: HashMap<UserId, Held>,
-    order: Order,
+/// Every user, or past the bound the hottest ones.
+enum Users {
+    All(All),
+    Hot(Hot),
 }
 
-#[derive(Debug)]
-struct Held {
-    user: User,
-    slot: usize,
+/// What a load read from `users_view`: every user in list order, or past the bound nothing.
+enum Loaded {
+    All(Vec<User>),
+    PastBound { users: u64 },
 }
 
-/// Why an event cannot be applied: the model misses something and must not answer any more.
+/// Why the model dropped its users and must reload.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "event at {position} ({kind} of user {user} at version {version}) does not follow version {held:?}"
-)]
-pub(super) struct Gap {
-    position: LogPosition,
-    kind: &'static str,
-    user: UserId,
-    version: i32,
-    held: Option<i32>,
+enum Lost {
+    #[error(transparent)]
+    Gap(#[from] Gap),
+    #[error("a panic while the users were being changed")]
+    Poisoned,
 }
 
 impl MemoryModel {
     /// An empty model, `Loading`, that will hold at most `max_users` users.
     pub fn new(max_users: u64) -> Self {
+        Self::with_recent(max_users, RECENT_EVENTS)
+    }
+
+    fn with_recent(max_users: u64, recent_events: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
-                users: RwLock::new(Users::default()),
+                users: RwLock::new(Users::All(All::default())),
                 status: watch::Sender::new(MemoryStatus::Loading),
                 max_users,
+                recent_events,
             }),
         }
     }
@@ -91,7 +104,7 @@ impl MemoryModel {
     }
 
     /// Returns once the model has applied the event at `token`; never, if it does not get there
-    /// (unusable): the caller bounds the wait.
+    /// (given up): the caller bounds the wait.
     pub async fn reached(&self, token: LogPosition) {
         let mut status = self.shared.status.subscribe();
         let reached = status
@@ -103,168 +116,164 @@ impl MemoryModel {
         }
     }
 
-    /// The user with `id` (`Some(None)`: no such user), or `None` when the model cannot answer.
+    /// The user with `id` (`Some(None)`: no such user), or `None` when the model cannot answer:
+    /// not usable, or past its bound and not holding this user.
     pub fn user(&self, id: UserId) -> Option<Option<User>> {
-        let users = self.read()?;
-        Some(users.by_id.get(&id).map(|held| held.user.clone()))
+        match &*self.read()? {
+            Users::All(all) => Some(all.by_id.get(&id).map(|held| held.user.clone())),
+            Users::Hot(hot) => hot.get(id).map(|user| Some(user.clone())),
+        }
     }
 
     /// At most `limit` users from rank `offset` on, in list order, and how many there are in
-    /// all; `None` when the model cannot answer.
+    /// all; `None` when the model cannot answer (not usable, or past its bound).
     pub fn page(&self, offset: u64, limit: usize) -> Option<(Vec<User>, u64)> {
         let users = self.read()?;
-        let items = users
-            .order
-            .page(offset, limit)
-            .filter_map(|id| users.by_id.get(&id).map(|held| held.user.clone()))
-            .collect();
-        Some((items, users.order.len()))
-    }
-
-    /// Every user held, in list order, and the position they are exact at (for tests and
-    /// checks); `None` when the model cannot answer.
-    pub fn snapshot(&self) -> Option<(LogPosition, Vec<User>)> {
-        let users = self.read()?;
-        let MemoryStatus::At(at) = self.status() else {
+        let Users::All(all) = &*users else {
             return None;
         };
-        let all = users
+        let items = all
             .order
-            .ids()
-            .filter_map(|id| users.by_id.get(&id).map(|held| held.user.clone()))
+            .page(offset, limit)
+            .filter_map(|id| all.by_id.get(&id).map(|held| held.user.clone()))
             .collect();
-        Some((at, all))
+        Some((items, all.len()))
     }
 
-    /// The users, if the model is usable (checked under the lock, which `give_up` takes).
+    /// Every user, in list order, and the position they are exact at (for tests and checks);
+    /// `None` when the model cannot answer or holds only the hottest users.
+    pub fn snapshot(&self) -> Option<(LogPosition, Vec<User>)> {
+        let users = self.read()?;
+        let (MemoryStatus::At(at), Users::All(all)) = (self.status(), &*users) else {
+            return None;
+        };
+        let every = all
+            .order
+            .ids()
+            .filter_map(|id| all.by_id.get(&id).map(|held| held.user.clone()))
+            .collect();
+        Some((at, every))
+    }
+
+    /// How many users the model holds in memory now.
+    pub fn held(&self) -> usize {
+        match &*self.shared.users.read().unwrap_or_else(|e| e.into_inner()) {
+            Users::All(all) => all.by_id.len(),
+            Users::Hot(hot) => hot.len(),
+        }
+    }
+
+    /// Whether the model holds every user (`false` past its bound: only the hottest ones).
+    pub fn holds_every_user(&self) -> bool {
+        let users = self.shared.users.read().unwrap_or_else(|e| e.into_inner());
+        matches!(&*users, Users::All(_))
+    }
+
+    /// The users, if the model is usable (checked under the lock, which status changes take).
     fn read(&self) -> Option<RwLockReadGuard<'_, Users>> {
         let users = self.shared.users.read().ok()?;
         self.is_usable().then_some(users)
     }
 
-    /// Installs what was loaded from `users_view` at `checkpoint`, if within the bound.
-    fn install(&self, loaded: Vec<User>, checkpoint: LogPosition) -> bool {
-        if loaded.len() as u64 > self.shared.max_users {
-            self.give_up(&format!(
-                "users_view holds {} users, more than --read-model-max-users {}",
-                loaded.len(),
-                self.shared.max_users
-            ));
-            return false;
-        }
-        let Ok(mut users) = self.shared.users.write() else {
-            self.give_up("a panic while the users were being changed");
-            return false;
+    /// Installs what was loaded from `users_view` at `checkpoint`, replacing whatever was held
+    /// (even after a panic while it was being changed).
+    fn install(&self, loaded: Loaded, checkpoint: LogPosition) {
+        let fresh = match loaded {
+            Loaded::All(users) => Users::All(All::new(users)),
+            Loaded::PastBound { users } => {
+                self.say_past_bound(users);
+                Users::Hot(Hot::new(
+                    self.shared.max_users,
+                    self.shared.recent_events,
+                    checkpoint,
+                ))
+            }
         };
-        users.order = Order::from_ids(loaded.iter().map(|u| u.id));
-        users.by_id = loaded
-            .into_iter()
-            .enumerate()
-            .map(|(slot, user)| (user.id, Held { user, slot }))
-            .collect();
+        let mut users = self.shared.users.write().unwrap_or_else(|e| e.into_inner());
+        *users = fresh;
+        self.shared.users.clear_poison();
         self.shared
             .status
             .send_replace(MemoryStatus::At(checkpoint));
-        true
     }
 
-    /// Applies events in log order (those at or before the model's position are skipped).
-    /// `false` once the model has given up.
-    fn apply(&self, events: &[Arc<RecordedEvent>]) -> bool {
+    /// Applies events in log order (those at or before the model's position are skipped). On a
+    /// gap the model drops its users and is `Loading` again, for `follow` to reload it.
+    fn apply(&self, events: &[Arc<RecordedEvent>]) -> Result<(), Lost> {
         let MemoryStatus::At(mut at) = self.status() else {
-            return false;
+            return Ok(());
         };
-        let Ok(mut users) = self.shared.users.write() else {
-            self.give_up("a panic while the users were being changed");
-            return false;
+        let mut users = match self.shared.users.write() {
+            Ok(users) => users,
+            Err(poisoned) => return Err(self.lose(&mut poisoned.into_inner(), Lost::Poisoned)),
         };
         for event in events {
             if event.position <= at {
                 continue;
             }
-            if let Err(gap) = users.apply(event) {
-                drop(users);
-                self.give_up(&gap.to_string());
-                return false;
+            if let Users::All(all) = &mut *users
+                && all.len() >= self.shared.max_users
+                && all.adds(event)
+            {
+                let mut hot = Hot::new(self.shared.max_users, self.shared.recent_events, at);
+                for user in all.drain() {
+                    hot.hold(user);
+                }
+                *users = Users::Hot(hot);
+                self.say_past_bound(self.shared.max_users + 1);
+            }
+            let applied = match &mut *users {
+                Users::All(all) => all.apply(event),
+                Users::Hot(hot) => hot.apply(event),
+            };
+            if let Err(gap) = applied {
+                return Err(self.lose(&mut users, Lost::Gap(gap)));
             }
             at = event.position;
         }
-        if users.order.len() > self.shared.max_users {
-            drop(users);
-            self.give_up(&format!(
-                "more than --read-model-max-users {} users",
-                self.shared.max_users
-            ));
-            return false;
-        }
         self.shared.status.send_replace(MemoryStatus::At(at));
-        true
+        Ok(())
+    }
+
+    /// Caches `row`, read from `users_view` when its checkpoint was `read_at`, if the model is
+    /// past its bound and the row is provably not older than the model (`Hot::offer`).
+    fn offer(&self, row: &User, read_at: LogPosition) -> bool {
+        let Ok(mut users) = self.shared.users.write() else {
+            return false;
+        };
+        let (MemoryStatus::At(at), Users::Hot(hot)) = (self.status(), &mut *users) else {
+            return false;
+        };
+        hot.offer(row.clone(), read_at, at)
+    }
+
+    /// Drops the users after a failure, under the write guard `users`: `Loading` until
+    /// `follow` reloads.
+    fn lose(&self, users: &mut Users, lost: Lost) -> Lost {
+        *users = Users::All(All::default());
+        self.shared.status.send_replace(MemoryStatus::Loading);
+        tracing::warn!(reason = %lost, "in-memory read model dropped its users; reloading");
+        lost
     }
 
     /// Stops answering for good (this instance's queries read `users_view`) and frees the users.
     fn give_up(&self, why: &str) {
         let mut users = self.shared.users.write().unwrap_or_else(|e| e.into_inner());
+        *users = Users::All(All::default());
         self.shared.status.send_replace(MemoryStatus::Unusable);
-        *users = Users::default();
         tracing::error!(
             reason = why,
             "in-memory read model unusable; queries read users_view until this instance restarts"
         );
     }
-}
 
-impl Users {
-    fn apply(&mut self, event: &RecordedEvent) -> Result<(), Gap> {
-        let held = self.by_id.get(&event.user_id).map(|h| h.user.version);
-        if held.is_some_and(|version| event.version <= version) {
-            return Ok(());
-        }
-        let gap = || Gap {
-            position: event.position,
-            kind: event.event.kind(),
-            user: event.user_id,
-            version: event.version,
-            held,
-        };
-        match (&event.event, held) {
-            (UserEvent::UserCreated { name, email }, None) if event.version == 1 => {
-                let user = User {
-                    id: event.user_id,
-                    name: name.clone(),
-                    email: email.clone(),
-                    version: 1,
-                    created_at: event.occurred_at,
-                    updated_at: event.occurred_at,
-                };
-                let slot = self.order.push(user.id);
-                self.by_id.insert(user.id, Held { user, slot });
-            }
-            (UserEvent::UserRenamed { new_name, .. }, Some(v)) if event.version == v + 1 => {
-                let held = self.by_id.get_mut(&event.user_id).ok_or_else(gap)?;
-                held.user.name.clone_from(new_name);
-                held.user.version = event.version;
-                held.user.updated_at = event.occurred_at;
-            }
-            (UserEvent::UserDeleted, Some(v)) if event.version == v + 1 => {
-                let held = self.by_id.remove(&event.user_id).ok_or_else(gap)?;
-                if self.order.remove(held.slot) {
-                    self.compact();
-                }
-            }
-            _ => return Err(gap()),
-        }
-        Ok(())
-    }
-
-    /// Rebuilds the order without its empty slots.
-    fn compact(&mut self) {
-        let order = Order::from_ids(self.order.ids().collect::<Vec<_>>());
-        for (slot, id) in order.ids().enumerate() {
-            if let Some(held) = self.by_id.get_mut(&id) {
-                held.slot = slot;
-            }
-        }
-        self.order = order;
+    fn say_past_bound(&self, users: u64) {
+        tracing::info!(
+            users,
+            max_users = self.shared.max_users,
+            "in-memory read model past --read-model-max-users: it keeps the hottest users, and \
+             pages and other users read users_view"
+        );
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::domain::UserId;
 
 /// Slots in creation order, and the Fenwick tree that ranks them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Order {
     slots: Vec<Option<UserId>>,
     /// 1-based: `tree[i]` counts the users in slots `(i - lowbit(i), i]`; `tree[0]` is unused.
@@ -18,6 +18,12 @@ pub(super) struct Order {
 
 fn lowbit(i: usize) -> usize {
     i & i.wrapping_neg()
+}
+
+impl Default for Order {
+    fn default() -> Self {
+        Self::from_ids([])
+    }
 }
 
 impl Order {
