@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use server::Server;
 
 /// A scenario's name, and its `i`-th request's body.
-type Scenario = (&'static str, Box<dyn Fn(u64) -> Value>);
+type Scenario<'a> = (&'static str, Box<dyn Fn(u64) -> Value + 'a>);
 
 /// Users created before anything is counted: the data every read scenario reads.
 const USERS: u64 = 200;
@@ -94,7 +94,7 @@ async fn bench() -> anyhow::Result<()> {
     );
     println!("|---|---:|");
     let pick = |i: u64| ids[(i * 7 % USERS) as usize].clone();
-    let scenarios: [Scenario; 3] = [
+    let scenarios: [Scenario<'_>; 3] = [
         ("`user(id)`", Box::new(move |i| user(&pick(i)))),
         (
             "`users(page, pageSize: 20)` with `totalCount`",

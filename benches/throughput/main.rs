@@ -129,7 +129,7 @@ async fn run(databases: &Databases, phase: Duration) -> anyhow::Result<Report> {
     )
     .await;
 
-    let scenarios: Vec<(&str, Body, &str, Vec<(&str, u32)>)> = vec![
+    let scenarios: Vec<Scenario> = vec![
         (
             "`user(id)`, random seeded user",
             Arc::new(|w, i| user_body(&random_user(w, i, 1))),
@@ -211,6 +211,9 @@ async fn run(databases: &Databases, phase: Duration) -> anyhow::Result<Report> {
         plain,
     })
 }
+
+/// A scenario: its name, its requests, and pgbench's baseline (named, its scripts and weights).
+type Scenario = (&'static str, Body, &'static str, Vec<(&'static str, u32)>);
 
 /// The mixed load: 90% `user(id)`, 8% a page, 2% `createUser` (emails tagged `tag`).
 fn mixed(tag: &'static str) -> Body {

@@ -45,10 +45,7 @@ pub async fn token_reads(
     phase: Duration,
 ) -> Vec<u32> {
     let url = format!("{address}/graphql");
-    let mut latencies = Vec::new();
-    let mut i = 0;
-    while started.elapsed() < phase {
-        i += 1;
+    until(started, phase, async |i| {
         let body = serde_json::json!({
             "query": CREATE_MUTATION,
             "variables": { "input": { "name": "Token", "email": format!("token-{i}@example.com") } },
@@ -62,11 +59,10 @@ pub async fn token_reads(
         });
         let sent = Instant::now();
         let answer = post(client, &url, read.to_string()).await;
-        latencies.push(sent.elapsed().as_micros() as u32);
         assert!(answer.contains("\"Token\""), "read its own write: {answer}");
-    }
-    latencies.sort_unstable();
-    latencies
+        sent.elapsed()
+    })
+    .await
 }
 
 /// One client reading random seeded users without a token, one after another, until `phase`
@@ -78,13 +74,26 @@ pub async fn plain_reads(
     phase: Duration,
 ) -> Vec<u32> {
     let url = format!("{address}/graphql");
+    until(started, phase, async |i| {
+        let sent = Instant::now();
+        post(client, &url, user_body(&random_user(usize::MAX, i, 7))).await;
+        sent.elapsed()
+    })
+    .await
+}
+
+/// Runs `step(1)`, `step(2)`, … until `phase` has passed since `started`; returns the times
+/// they measured, in µs, sorted.
+async fn until(
+    started: Instant,
+    phase: Duration,
+    mut step: impl AsyncFnMut(u64) -> Duration,
+) -> Vec<u32> {
     let mut latencies = Vec::new();
     let mut i = 0;
     while started.elapsed() < phase {
         i += 1;
-        let sent = Instant::now();
-        post(client, &url, user_body(&random_user(usize::MAX, i, 7))).await;
-        latencies.push(sent.elapsed().as_micros() as u32);
+        latencies.push(step(i).await.as_micros() as u32);
     }
     latencies.sort_unstable();
     latencies
