@@ -54,7 +54,8 @@ impl Server {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains(MEMORY_LOADED) {
                     *seen.lock().expect("not poisoned") = Some(Instant::now());
-                } else if line.contains("ERROR") || line.contains("WARN") {
+                } else if line.contains("ERROR") {
+                    // Warnings are expected under hostile or saturating load; errors are not.
                     eprintln!("server: {line}");
                 }
             }
