@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::Server;
+use crate::server::Server;
 use crate::sockets::{idle_websockets, many_subscriptions, slow_connections};
 
 /// A kind of hostile request: sends it and describes what came back.

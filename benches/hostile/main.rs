@@ -5,14 +5,18 @@
 //! Run: `cargo bench --bench hostile` (the server runs on SQLite in a temporary directory; no
 //! database server needed). `HOSTILE_ROUNDS` repeats the corpus (default 1).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod corpus;
+// Shared with the throughput bench, which uses what this one does not.
+#[allow(dead_code)]
+#[path = "../support/server.rs"]
+mod server;
 mod sockets;
 
 use corpus::{at_the_limit, corpus, create_user, post};
+use server::Server;
 
 /// How long the server is left alone before its RSS is read as settled.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -27,8 +31,8 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(1);
     let dir = tempfile::tempdir()?;
-    let server = Server::start(dir.path())?;
     let client = reqwest::Client::new();
+    let server = start(dir.path(), &client).await?;
     // Warm up with 1 000 users (so pages are full) and one burst of legitimate reads as heavy
     // as the limits allow, so the idle figure includes grown pools and caches.
     for chunk in (0..1000).collect::<Vec<_>>().chunks(50) {
@@ -43,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let warm = at_the_limit(&client, &server.address, 300).await?;
     tokio::time::sleep(SETTLE).await;
-    let idle = server.memory("VmRSS");
+    let idle = server.memory_kib("VmRSS");
     println!(
         "idle RSS after 1 000 writes and 300 reads at the cost limit ({warm}): {} MiB\n",
         mib(idle)
@@ -59,13 +63,13 @@ async fn main() -> anyhow::Result<()> {
                 Err(_) => format!("no answer in {} s", KIND_TIMEOUT.as_secs()),
             };
             let ms = started.elapsed().as_millis();
-            let rss = mib(server.memory("VmRSS"));
+            let rss = mib(server.memory_kib("VmRSS"));
             println!("| {name} | {answer} | {ms} | {rss} |");
         }
     }
-    let peak = server.memory("VmHWM");
+    let peak = server.memory_kib("VmHWM");
     tokio::time::sleep(SETTLE).await;
-    let after = server.memory("VmRSS");
+    let after = server.memory_kib("VmRSS");
     let health = client
         .get(format!("{}/healthz", server.address))
         .send()
@@ -81,60 +85,18 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The running release binary.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> anyhow::Result<Server> {
-        let db = |name: &str| format!("sqlite://{}/{name}?mode=rwc", dir.display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cqrs-users"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-level",
-                "warn,cqrs_users=info",
-            ])
-            .args(["--database-url", &db("write.db")])
-            .args(["--read-database-url", &db("read.db")])
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let address = loop {
-            let line = rx.recv_timeout(Duration::from_secs(60))?;
-            if let Some(rest) = line.split("playground at ").nth(1) {
-                let url = rest.split_whitespace().next().unwrap_or_default();
-                break url.trim_end_matches('/').to_owned();
-            }
-        };
-        Ok(Server { child, address })
-    }
-
-    /// A `/proc/<pid>/status` figure in KiB (`VmRSS` now, `VmHWM` the peak).
-    fn memory(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the release binary on fresh SQLite files in `dir`.
+async fn start(dir: &std::path::Path, client: &reqwest::Client) -> anyhow::Result<Server> {
+    let db = |name: &str| format!("sqlite://{}/{name}?mode=rwc", dir.display());
+    let (write, read) = (db("write.db"), db("read.db"));
+    let args = ["--database-url", &write, "--read-database-url", &read];
+    let mut server = Server::start(
+        Command::new(env!("CARGO_BIN_EXE_cqrs-users")),
+        &args,
+        "warn",
+    )?;
+    server.ready(client, false, Duration::from_secs(60)).await?;
+    Ok(server)
 }
 
 fn mib(kib: u64) -> u64 {

@@ -1,0 +1,234 @@
+//! The run's report: one markdown table of the scenarios against their baselines, then start-up,
+//! memory, the write load's effect on reads, and the issue's targets beside what was measured.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::load::{Outcome, quantile, quantile_ms};
+use crate::pgbench::Baseline;
+use crate::probes::Lag;
+use crate::server::Startup;
+
+/// One phase of our load, and the CPU time each process spent on it.
+pub struct Measured {
+    pub outcome: Outcome,
+    pub server_cpu: Duration,
+    /// The backends of the bench's databases (none on SQLite).
+    pub database_cpu: Option<Duration>,
+    pub client_cpu: Duration,
+}
+
+pub struct Row {
+    pub scenario: String,
+    pub ours: Measured,
+    /// What pgbench ran, and how it did.
+    pub baseline: Option<(String, Baseline)>,
+}
+
+pub struct Report {
+    pub phase: Duration,
+    /// `/proc/loadavg` before and after the run: others' work on the machine skews the numbers.
+    pub load: (String, String),
+    /// Rows in order: `user(id)`, page, `createUser`, mixed, `createUser` on SQLite.
+    pub rows: Vec<Row>,
+    /// pgbench's `INSERT` rate, the SQLite row's baseline.
+    pub sqlite_insert_tps: f64,
+    pub startup: Startup,
+    pub idle_kib: u64,
+    pub peak_kib: u64,
+    /// `createUser` per second while the probes ran.
+    pub probed_creates: f64,
+    pub lag: Lag,
+    /// Reads with a consistency token right after their write, and plain reads, µs, sorted.
+    pub token: Vec<u32>,
+    pub plain: Vec<u32>,
+}
+
+/// µs of `cpu` per request.
+fn per(cpu: Duration, requests: u64) -> f64 {
+    cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
+}
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+impl Report {
+    fn ratio(&self, row: usize) -> f64 {
+        let row = &self.rows[row];
+        match &row.baseline {
+            Some((_, b)) => row.ours.outcome.rate() / b.tps,
+            None => row.ours.outcome.rate() / self.sqlite_insert_tps,
+        }
+    }
+
+    fn p99_ratio(&self, row: usize) -> f64 {
+        let row = &self.rows[row];
+        let baseline = row.baseline.as_ref().map_or(&[][..], |(_, b)| &b.latencies);
+        quantile_ms(&row.ours.outcome.latencies, 0.99) / quantile_ms(baseline, 0.99)
+    }
+
+    fn startup_ms(&self) -> f64 {
+        let Startup { ready, loaded } = self.startup;
+        loaded.map_or(ready, |l| l.max(ready)).as_secs_f64() * 1e3
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "\n{} s per phase, 32 clients each side; latencies p50 / p99 in ms (pgbench: one \
+             transaction in ten logged); CPU in µs per request; load average before the run {}, \
+             after {}\n",
+            self.phase.as_secs(),
+            self.load.0,
+            self.load.1,
+        )?;
+        writeln!(
+            f,
+            "| scenario | cqrs-users | pgbench, same run | ratio | p50 / p99 | pgbench p50 / p99 \
+             | server CPU | PostgreSQL CPU (ours / pgbench) | load generator CPU (ours / pgbench) |"
+        )?;
+        writeln!(f, "|---|---:|---|---:|---:|---:|---:|---:|---:|")?;
+        for (n, row) in self.rows.iter().enumerate() {
+            let ours = &row.ours;
+            let requests = ours.outcome.requests;
+            let latency =
+                |l: &[u32]| format!("{:.2} / {:.2}", quantile_ms(l, 0.5), quantile_ms(l, 0.99));
+            let database = ours
+                .database_cpu
+                .map_or("—".to_owned(), |c| format!("{:.0}", per(c, requests)));
+            let (baseline, pg_latency, pg_database, pg_client) = match &row.baseline {
+                Some((name, b)) => (
+                    format!("{:.0} /s ({name})", b.tps),
+                    latency(&b.latencies),
+                    format!("{:.0}", per(b.database_cpu, b.transactions)),
+                    format!("{:.0}", per(b.client_cpu, b.transactions)),
+                ),
+                None => (
+                    format!("{:.0} /s (the `INSERT` above)", self.sqlite_insert_tps),
+                    "—".to_owned(),
+                    "—".to_owned(),
+                    "—".to_owned(),
+                ),
+            };
+            writeln!(
+                f,
+                "| {} | {:.0} /s | {baseline} | {:.2} | {} | {pg_latency} | {:.0} | {database} / {pg_database} | {:.0} / {pg_client} |",
+                row.scenario,
+                ours.outcome.rate(),
+                self.ratio(n),
+                latency(&ours.outcome.latencies),
+                per(ours.server_cpu, requests),
+                per(ours.client_cpu, requests),
+            )?;
+        }
+        let Startup { ready, loaded } = self.startup;
+        writeln!(
+            f,
+            "\nstart-up with {} users: /readyz 200 after {:.0} ms, in-memory model loaded after {}",
+            crate::load::SEEDED,
+            ready.as_secs_f64() * 1e3,
+            loaded.map_or("(not logged)".to_owned(), |l| format!(
+                "{:.0} ms",
+                l.as_secs_f64() * 1e3
+            )),
+        )?;
+        writeln!(
+            f,
+            "server RSS: idle after start-up {:.1} MB, peak (VmHWM) {:.1} MB",
+            mb(self.idle_kib),
+            mb(self.peak_kib)
+        )?;
+        let (lag, q) = (&self.lag, quantile);
+        writeln!(
+            f,
+            "under createUser load ({:.0} /s, 32 clients): projection lag p50 {:.0} events / {:.0} ms, \
+             p99 {:.0} events / {:.0} ms, max {:.0} events / {:.0} ms ({} samples)",
+            self.probed_creates,
+            q(&lag.events, 0.5),
+            q(&lag.ms, 0.5),
+            q(&lag.events, 0.99),
+            q(&lag.ms, 0.99),
+            q(&lag.events, 1.0),
+            q(&lag.ms, 1.0),
+            lag.events.len(),
+        )?;
+        let (token_p50, plain_p50) = (quantile_ms(&self.token, 0.5), quantile_ms(&self.plain, 0.5));
+        writeln!(
+            f,
+            "  read with the create's consistencyToken p50 {token_p50:.2} ms, p99 {:.2} ms ({} reads); \
+             plain read at the same time p50 {plain_p50:.2} ms, p99 {:.2} ms ({} reads)",
+            quantile_ms(&self.token, 0.99),
+            self.token.len(),
+            quantile_ms(&self.plain, 0.99),
+            self.plain.len(),
+        )?;
+
+        writeln!(f, "\n| target | measured | |\n|---|---|---|")?;
+        let (point, page, create, sqlite) =
+            (self.ratio(0), self.ratio(1), self.ratio(2), self.ratio(4));
+        let point_p99 = self.p99_ratio(0);
+        let targets = [
+            (
+                "`user(id)` ≥ 0.6 × point `SELECT`",
+                format!("{point:.2}"),
+                point >= 0.6,
+            ),
+            (
+                "`user(id)` p99 ≤ 2 × pgbench's",
+                format!("{point_p99:.2} ×"),
+                point_p99 <= 2.0,
+            ),
+            (
+                "page ≥ 10 × page + `count(*)`",
+                format!("{page:.1}"),
+                page >= 10.0,
+            ),
+            (
+                "`createUser` ≥ 0.4 × `INSERT`",
+                format!("{create:.2}"),
+                create >= 0.4,
+            ),
+            (
+                "projection lag p99 ≤ 50 ms under that load",
+                format!("{:.0} ms", q(&lag.ms, 0.99)),
+                q(&lag.ms, 0.99) <= 50.0,
+            ),
+            (
+                "token read p50 within 1 ms of a plain read's",
+                format!("+{:.2} ms", token_p50 - plain_p50),
+                token_p50 - plain_p50 <= 1.0,
+            ),
+            (
+                "SQLite `createUser` ≥ 0.4 × `INSERT`",
+                format!("{sqlite:.2}"),
+                sqlite >= 0.4,
+            ),
+            (
+                "idle RSS ≤ 20 MB",
+                format!("{:.1} MB", mb(self.idle_kib)),
+                mb(self.idle_kib) <= 20.0,
+            ),
+            (
+                "peak RSS ≤ 60 MB",
+                format!("{:.1} MB", mb(self.peak_kib)),
+                mb(self.peak_kib) <= 60.0,
+            ),
+            (
+                "start-up ≤ 100 ms (ready and loaded)",
+                format!("{:.0} ms", self.startup_ms()),
+                self.startup_ms() <= 100.0,
+            ),
+        ];
+        for (target, measured, ok) in targets {
+            writeln!(f, "| {target} | {measured} | {} |", met(ok))?;
+        }
+        Ok(())
+    }
+}
