@@ -3,7 +3,9 @@
 //!
 //! The checks run in async-graphql's `prepare_request` hook, on a document parsed here once and
 //! handed on (`Request::set_parsed_query`): the tokens first, by a scan that stops at the limit,
-//! then the measure of `cost.rs`. Only then does async-graphql walk the document itself (its
+//! then the measure of `cost.rs`. Parsing was the largest share of a point read's server CPU
+//! (18% in a profile), and clients send the same few documents again and again, so documents that
+//! pass the token limit are kept, parsed, in a bounded cache keyed by their text (`Documents`). Only then does async-graphql walk the document itself (its
 //! recursive-depth, directive and validation passes follow fragments without memoizing them, so
 //! they are linear only in a document whose expanded size is already bounded).
 
@@ -47,18 +49,84 @@ impl Budget {
 }
 
 /// The schema extension that enforces `QueryLimits`.
-pub(super) struct Limits(pub QueryLimits);
+#[derive(Clone)]
+pub(super) struct Limits {
+    limits: QueryLimits,
+    documents: Documents,
+}
+
+impl Limits {
+    pub(super) fn new(limits: QueryLimits) -> Self {
+        Self {
+            limits,
+            documents: Documents::new(),
+        }
+    }
+}
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Limits(self.0))
+        Arc::new(self.clone())
+    }
+}
+
+/// Parsed documents by their text, shared by every request of the schema. Bounded by the weight
+/// of their text (a parsed document takes a few times its text): a client sending endless new
+/// documents only evicts, and a cached document is one that passed the token limit already.
+#[derive(Clone)]
+struct Documents(Arc<quick_cache::sync::Cache<Arc<str>, Arc<ExecutableDocument>, TextWeight>>);
+
+/// The text weight of all cached documents together.
+const CACHED_TEXT_BYTES: u64 = 1 << 20;
+
+#[derive(Clone)]
+struct TextWeight;
+
+impl quick_cache::Weighter<Arc<str>, Arc<ExecutableDocument>> for TextWeight {
+    fn weight(&self, text: &Arc<str>, _: &Arc<ExecutableDocument>) -> u64 {
+        text.len() as u64 + 1
+    }
+}
+
+impl Documents {
+    fn new() -> Self {
+        let estimated_documents = 1024;
+        Self(Arc::new(quick_cache::sync::Cache::with_weighter(
+            estimated_documents,
+            CACHED_TEXT_BYTES,
+            TextWeight,
+        )))
+    }
+
+    /// The parsed document, if it is within the token limit: from the cache, or parsed now.
+    /// `Ok(None)`: it does not parse (async-graphql reports that, with its position).
+    fn parsed(
+        &self,
+        text: &str,
+        max_tokens: usize,
+    ) -> ServerResult<Option<Arc<ExecutableDocument>>> {
+        if let Some(document) = self.0.get(text) {
+            return Ok(Some(document));
+        }
+        if tokens::more_than(text, max_tokens) {
+            let message = format!(
+                "the document has more than the {max_tokens} tokens allowed (--max-tokens)"
+            );
+            return Err(refusal(codes::TOO_MANY_TOKENS, message, None));
+        }
+        let Ok(document) = async_graphql::parser::parse_query(text) else {
+            return Ok(None);
+        };
+        let document = Arc::new(document);
+        self.0.insert(Arc::from(text), document.clone());
+        Ok(Some(document))
     }
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for Limits {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        cap_errors(next.run(ctx).await, self.0.max_errors)
+        cap_errors(next.run(ctx).await, self.limits.max_errors)
     }
 
     fn subscribe<'s>(
@@ -67,7 +135,7 @@ impl Extension for Limits {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
-        let max = self.0.max_errors;
+        let max = self.limits.max_errors;
         next.run(ctx, stream)
             .map(move |response| cap_errors(response, max))
             .boxed()
@@ -79,7 +147,7 @@ impl Extension for Limits {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        check(&self.0, &mut request)?;
+        check(&self.limits, &self.documents, &mut request)?;
         next.run(ctx, request).await
     }
 }
@@ -94,14 +162,9 @@ pub(super) fn refusal(code: &'static str, message: String, pos: Option<Pos>) -> 
     error
 }
 
-fn check(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
-    let max = limits.max_tokens;
-    if tokens::more_than(&request.query, max) {
-        let message = format!("the document has more than the {max} tokens allowed (--max-tokens)");
-        return Err(refusal(codes::TOO_MANY_TOKENS, message, None));
-    }
+fn check(limits: &QueryLimits, documents: &Documents, request: &mut Request) -> ServerResult<()> {
     // A document that does not parse is left to async-graphql to report, with its position.
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+    let Some(document) = documents.parsed(&request.query, limits.max_tokens)? else {
         return Ok(());
     };
     let running = running_operation(&document, request.operation_name.as_deref())?;
@@ -134,7 +197,7 @@ fn check(limits: &QueryLimits, request: &mut Request) -> ServerResult<()> {
         );
         return Err(refusal(codes::QUERY_TOO_COMPLEX, message, None));
     }
-    request.set_parsed_query(document);
+    request.set_parsed_query(ExecutableDocument::clone(&document));
     Ok(())
 }
 
@@ -236,4 +299,57 @@ fn cap_errors(mut response: Response, max: usize) -> Response {
         response.errors.push(left_out);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READ: &str = "query GetUser($id: ID!) { user(id: $id) { id name } }";
+
+    #[test]
+    fn a_document_sent_again_is_not_parsed_again() {
+        let documents = Documents::new();
+        let first = documents.parsed(READ, 100).unwrap().expect("parses");
+        let again = documents.parsed(READ, 100).unwrap().expect("parses");
+        assert!(Arc::ptr_eq(&first, &again), "parsed twice");
+        let other = documents.parsed("{ users { totalCount } }", 100).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other.expect("parses")));
+    }
+
+    #[test]
+    fn a_document_over_the_token_limit_is_refused_every_time_and_never_kept() {
+        let documents = Documents::new();
+        for _ in 0..2 {
+            let refused = documents.parsed(READ, 5).unwrap_err();
+            let code = refused.extensions.as_ref().and_then(|e| e.get("code"));
+            assert_eq!(
+                code,
+                Some(&async_graphql::Value::from(codes::TOO_MANY_TOKENS))
+            );
+        }
+        assert_eq!(documents.0.len(), 0);
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_is_left_to_the_executor_and_not_kept() {
+        let documents = Documents::new();
+        assert!(documents.parsed("{ user(id: ", 100).unwrap().is_none());
+        assert_eq!(documents.0.len(), 0);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_the_text_it_holds() {
+        let documents = Documents::new();
+        for i in 0..20_000 {
+            let text = format!("{{ a{i}: users {{ totalCount }} pad{} }}", "x".repeat(100));
+            documents.parsed(&text, 100).unwrap().expect("parses");
+        }
+        assert!(
+            documents.0.weight() <= CACHED_TEXT_BYTES,
+            "{}",
+            documents.0.weight()
+        );
+        assert!(documents.0.len() < 20_000);
+    }
 }

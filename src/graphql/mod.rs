@@ -78,7 +78,7 @@ pub fn schema(
     // Persisted documents are resolved first, so that the limits measure the text that runs.
     builder
         .extension(persisted.clone())
-        .extension(limits::Limits(limits))
+        .extension(limits::Limits::new(limits))
         .limit_depth(limits.max_query_depth)
         .limit_recursive_depth(limits.max_recursive_depth)
         .limit_directives(limits.max_directives)
