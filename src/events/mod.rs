@@ -3,8 +3,8 @@
 //! The log's order is `(tx_id, position)`. On PostgreSQL, transactions can commit out of `position`
 //! order (10 becomes visible after 11), so a reader that asked for "position > checkpoint" would
 //! skip 10 for good. Instead every event carries the id of the transaction that appended it, and
-//! [`read_after`] returns only events of transactions older than the oldest one still running
-//! (`pg_snapshot_xmin`): no event can later appear before what it returned. On SQLite, writers are
+//! [`read_after`] returns only events of transactions older than the oldest one of this database
+//! still running (see `OLDEST_RUNNING_HERE`): no event can later appear before what it returned. On SQLite, writers are
 //! serialised, so commit order is `position` order and `tx_id` is always 0.
 
 mod follow;
@@ -200,12 +200,23 @@ fn settled(
     }
 }
 
-/// The id of the oldest transaction still running, as `tx_id` values compare (PostgreSQL):
-/// every transaction with a smaller id has ended. SQLite serialises writers, so it needs none.
+/// The id of the oldest transaction still running that could append to this log, as `tx_id`
+/// values compare (PostgreSQL): every transaction of this database with a smaller id has ended.
+/// SQLite serialises writers, so it needs none.
 fn oldest_running_tx(backend: DbBackend) -> Option<Expr> {
-    (backend == DbBackend::Postgres)
-        .then(|| Expr::cust("pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+    (backend == DbBackend::Postgres).then(|| Expr::cust(OLDEST_RUNNING_HERE))
 }
+
+/// The smallest id among the transactions running in this statement's snapshot, leaving out those
+/// `pg_stat_activity` shows running in another database; the snapshot's `xmax` (the first id not
+/// yet assigned) when none is left. Transaction ids are cluster-wide, and `pg_snapshot_xmin` alone
+/// made any long transaction of any database hold every follower back: the projector's batch in
+/// a read database of the same cluster, another tenant's job, a parallel test. A transaction of
+/// another database can never append here, and an id names one transaction for good, so leaving
+/// it out is safe whenever it is seen; a running id not seen there (ended since, or hidden from a
+/// role without `pg_read_all_stats`) still holds followers back. `backend_xid` is the 32-bit id:
+/// it is compared with the low 32 bits of the 64-bit one.
+const OLDEST_RUNNING_HERE: &str = "COALESCE((    SELECT min(running::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS running     WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS elsewhere         WHERE elsewhere.datname IS DISTINCT FROM current_database()         AND elsewhere.backend_xid::text::bigint = running::text::bigint % 4294967296)    ), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)";
 
 /// The log position of the first event `events` selects, reading only the position.
 async fn position_of_first(

@@ -84,3 +84,26 @@ both_engines!(
     token_reads_wait_then_time_out_never_stale,
     a_token_no_write_issued_is_refused,
 );
+
+/// Transaction ids are shared by every database of a PostgreSQL server, but only transactions of
+/// the write database can append to the log: one left open in the read database, after a write
+/// gave it an id, holds no follower of the log back. The token read of a later write is answered
+/// (by the in-memory model, which follows the log), and so is the projector's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_of_another_database_holds_no_reader_of_the_log_back() {
+    let Some(backend) = Backend::postgres_only("transaction ids are PostgreSQL's") else {
+        return;
+    };
+    let app = spawn_app_with(backend, &["--consistency-timeout-ms", "5000"]).await;
+    let elsewhere = app.read_db.begin().await.unwrap();
+    elsewhere
+        .execute_unprepared("SELECT pg_current_xact_id()")
+        .await
+        .unwrap();
+
+    let ada = app.create_user("Ada", "ada@example.com").await;
+    let token = Some(ada.consistency_token.as_str());
+    assert_eq!(app.user(&ada.user.id, token).await.ok().name, "Ada");
+    app.converge(std::time::Duration::from_secs(5)).await;
+    elsewhere.rollback().await.unwrap();
+}
