@@ -1,10 +1,16 @@
 //! `CreateUser`: registers a user under an email address no live user has.
 
+use std::sync::LazyLock;
+
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, SqlErr};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, SqlErr, Value};
 
 use crate::commands::decide::Change;
-use crate::commands::{Command, CommandError, CommandHandlers, Committed, Handler, turn};
+use crate::commands::{
+    Command, CommandError, CommandHandlers, Committed, Handler, append, append_with,
+    in_one_statement, turn,
+};
 use crate::domain::{self, Caller, Denied, Email, Identity, User, UserId, UserName};
 use crate::entities::users;
 use crate::events::UserEvent;
@@ -50,16 +56,61 @@ impl Handler<CreateUser> for CommandHandlers {
         caller: &Caller,
     ) -> Result<Committed<User>, CommandError> {
         let change = decide(&command, UserId::new(), domain::now());
-        let txn = self.begin().await?;
-        // Before the insert takes a transaction id: after a delete that frees this address.
-        turn::email(&txn, &command.email).await?;
-        insert(&txn, &change.value).await?;
-        self.append_and_commit(txn, change, caller).await
+        let appended = if in_one_statement(&self.db) {
+            // No BEGIN, no COMMIT: the statement is its own transaction.
+            let values = row_values(&change.value);
+            append_with(&self.db, &CREATED_IN_TURN, values, &change, caller).await?
+        } else {
+            let txn = self.begin().await?;
+            insert(&txn, &change.value).await?;
+            let position = append(&txn, &change, caller).await?;
+            txn.commit().await.context("commit write transaction")?;
+            Some(position)
+        };
+        // Nothing was written: another live user has the address.
+        let taken = || CommandError::EmailTaken(change.value.email.clone());
+        let position = appended.ok_or_else(taken)?;
+        Ok(self.committed(change.value, position))
     }
 }
 
-/// Inserts the new user's row. The unique index on the (lower-cased) email decides races between
-/// concurrent creates: a violation means another live user has the address.
+/// On PostgreSQL, the whole create: the address's turn, then the row, which `changed` returns
+/// unless a live user has the address (its unique index is the arbiter; nothing is written).
+///
+/// The turn must come before anything that gives the transaction its id (see `turn.rs`), here in
+/// one statement. PostgreSQL runs it demand-driven: the event's `INSERT` asks `changed` for its
+/// row; that `INSERT` asks its source, `SELECT … FROM turn`, for the row to insert; `turn`, a
+/// materialized CTE, runs when first read, and `pg_advisory_xact_lock` returns only once the lock
+/// is held. The first write (the heap insert into `users`, where PostgreSQL assigns the id) needs
+/// that row, so it comes after the lock; a command that held the turn has committed by then, and
+/// this one sorts after it. The unique index is checked against rows other transactions
+/// committed, so an address a delete just freed is free, whatever the statement's snapshot.
+/// `ordering::a_command_waiting_for_its_turn_holds_no_transaction_id` checks the id is still
+/// unassigned while the create waits.
+static CREATED_IN_TURN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}, changed AS (\
+           INSERT INTO users (id, name, email, version, created_at, updated_at) \
+           SELECT $1, $2, $3, $4, $5, $6 FROM turn \
+           ON CONFLICT (email) DO NOTHING RETURNING id)",
+        turn::email_in_statement(3)
+    )
+});
+
+/// The new user's row, as `CREATED_IN_TURN`'s parameters.
+fn row_values(user: &User) -> Vec<Value> {
+    vec![
+        user.id.as_uuid().into(),
+        user.name.clone().into(),
+        user.email.clone().into(),
+        user.version.into(),
+        user.created_at.into(),
+        user.updated_at.into(),
+    ]
+}
+
+/// Inserts the new user's row (SQLite). The unique index on the (lower-cased) email decides
+/// races between concurrent creates: a violation means another live user has the address.
 async fn insert(txn: &DatabaseTransaction, user: &User) -> Result<(), CommandError> {
     let row = users::ActiveModel {
         id: Set(user.id.as_uuid()),

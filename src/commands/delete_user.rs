@@ -6,7 +6,8 @@ use sea_orm::EntityTrait;
 
 use crate::commands::decide::{Change, existing};
 use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
+    Command, CommandError, CommandHandlers, Committed, Handler, Turns, append, append_with,
+    in_one_statement, load_for_change,
 };
 use crate::domain::{self, Caller, Denied, Identity, User, UserId};
 use crate::entities::users;
@@ -54,13 +55,24 @@ impl Handler<DeleteUser> for CommandHandlers {
         let txn = self.begin().await?;
         let current = load_for_change(&txn, command.id, Turns::UserAndEmail).await?;
         let change = decide(current, &command, &caller.identity, domain::now())?;
-        users::Entity::delete_by_id(change.user_id.as_uuid())
-            .exec(&txn)
-            .await
-            .context("delete user")?;
-        self.append_and_commit(txn, change, caller).await
+        let position = if in_one_statement(&txn) {
+            let values = vec![change.user_id.as_uuid().into()];
+            append_with(&txn, DELETED, values, &change, caller)
+                .await?
+                .context("the locked row was not deleted")?
+        } else {
+            users::Entity::delete_by_id(change.user_id.as_uuid())
+                .exec(&txn)
+                .await
+                .context("delete user")?;
+            append(&txn, &change, caller).await?
+        };
+        self.commit(txn, change.value, position).await
     }
 }
+
+/// On PostgreSQL, the delete's row change, in the statement that appends its event.
+const DELETED: &str = "changed AS (DELETE FROM users WHERE id = $1 RETURNING id)";
 
 #[cfg(test)]
 mod tests {

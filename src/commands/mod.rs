@@ -22,7 +22,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, QuerySelect};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, QuerySelect,
+    Value,
+};
 
 use crate::domain::{Caller, Denied, Identity, LogPosition, User, UserId};
 use crate::entities::users;
@@ -130,26 +133,63 @@ impl CommandHandlers {
             .context("begin write transaction")
     }
 
-    /// Appends the change's event as caused by `caller`, commits, wakes `committed`, and answers
-    /// the change's value with the event's position.
-    async fn append_and_commit<T>(
+    /// Commits the transaction that wrote `value` and appended its event at `position`, then
+    /// answers them (see `committed`).
+    async fn commit<T>(
         &self,
         txn: DatabaseTransaction,
-        change: Change<T>,
-        caller: &Caller,
+        value: T,
+        position: LogPosition,
     ) -> Result<Committed<T>, CommandError> {
-        let Change {
-            user_id,
-            version,
-            occurred_at,
-            event,
-            value,
-        } = change;
-        let position = events::append(&txn, user_id, version, occurred_at, event, caller).await?;
         txn.commit().await.context("commit write transaction")?;
-        self.committed.wake();
-        Ok(Committed { value, position })
+        Ok(self.committed(value, position))
     }
+
+    /// Wakes `committed` for an event that is committed, and answers it with its value.
+    fn committed<T>(&self, value: T, position: LogPosition) -> Committed<T> {
+        self.committed.wake();
+        Committed { value, position }
+    }
+}
+
+/// Whether the write model's change and its event go in one statement: on PostgreSQL
+/// (`events::append_with`); SQLite has no data-modifying CTEs, so there they are two statements
+/// in the write transaction (which holds the database's one write lock, so nothing comes between).
+fn in_one_statement(db: &impl ConnectionTrait) -> bool {
+    db.get_database_backend() == DbBackend::Postgres
+}
+
+/// Appends the change's event, caused by `caller`, in the transaction that wrote its row.
+async fn append<T>(
+    txn: &DatabaseTransaction,
+    change: &Change<T>,
+    caller: &Caller,
+) -> anyhow::Result<LogPosition> {
+    let event = change.event.clone();
+    events::append(
+        txn,
+        change.user_id,
+        change.version,
+        change.occurred_at,
+        event,
+        caller,
+    )
+    .await
+}
+
+/// Writes the row change `ctes` (see `events::WithChange`) and appends the change's event, caused
+/// by `caller`, in one statement; `None` when the row change wrote nothing, and then neither did
+/// the statement.
+async fn append_with<T>(
+    db: &impl ConnectionTrait,
+    ctes: &str,
+    values: Vec<Value>,
+    change: &Change<T>,
+    caller: &Caller,
+) -> anyhow::Result<Option<LogPosition>> {
+    let with = events::WithChange { ctes, values };
+    let (id, version, at) = (change.user_id, change.version, change.occurred_at);
+    events::append_with(db, with, id, version, at, &change.event, caller).await
 }
 
 /// Routes each command to its handler, with a span per command (name, outcome, duration), once

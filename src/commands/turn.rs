@@ -9,7 +9,9 @@
 //! transaction-scoped advisory lock, which assigns no transaction id, and only then does anything
 //! that does. The holder of a turn commits (or rolls back) before the next waiter gets it, and
 //! that waiter's id is assigned after the commit: ids grow, so it sorts after. Different users
-//! take different locks, so their writers are not serialised.
+//! take different locks, so their writers are not serialised. A create on PostgreSQL is one
+//! statement without a transaction around it, so it takes its turn inside that statement, as the
+//! source of its insert (`email_in_statement`; `create_user.rs` says why that comes first).
 //!
 //! Locks come in two classes, taken in this order and at most one of each per transaction, so
 //! two commands can never wait on each other: `USER` (renames, deletes) before `EMAIL` (creates,
@@ -19,7 +21,7 @@
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 
-use crate::domain::{Email, UserId};
+use crate::domain::UserId;
 
 /// Advisory lock classes (the first key of PostgreSQL's two-key form, which never meets the
 /// one-key form the migrations lock with).
@@ -60,11 +62,12 @@ pub(super) async fn user(
     Ok(())
 }
 
-/// Waits until no other command is giving or taking this email address.
-pub(super) async fn email(txn: &DatabaseTransaction, email: &Email) -> anyhow::Result<()> {
-    lock(txn, BY_KEY, EMAIL, email.as_str().to_owned())
-        .await
-        .context("wait for the email address's turn")
+/// The turn of the email address in parameter `$param`, as the first query of a statement's
+/// `WITH` list (a create is one statement): `turn` yields one row once no other command is giving
+/// or taking the address, and a query that reads from it writes only after that (see
+/// `create_user.rs`). `MATERIALIZED` keeps it a query of its own, run once.
+pub(super) fn email_in_statement(param: usize) -> String {
+    format!("turn AS MATERIALIZED (SELECT pg_advisory_xact_lock({EMAIL}, hashtext(${param})))")
 }
 
 async fn lock(

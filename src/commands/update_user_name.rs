@@ -2,11 +2,14 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, DatabaseTransaction};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, DatabaseTransaction, Value,
+};
 
 use crate::commands::decide::{Change, existing};
 use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, Turns, load_for_change,
+    Command, CommandError, CommandHandlers, Committed, Handler, Turns, append, append_with,
+    in_one_statement, load_for_change,
 };
 use crate::domain::{self, Caller, Denied, Identity, User, UserId, UserName};
 use crate::entities::users;
@@ -73,8 +76,16 @@ impl Handler<UpdateUserName> for CommandHandlers {
         let current = load_for_change(&txn, command.id, Turns::User).await?;
         match decide(current, &command, &caller.identity, domain::now())? {
             Rename::Append(change) => {
-                update(&txn, &change.value).await?;
-                self.append_and_commit(txn, change, caller).await
+                let position = if in_one_statement(&txn) {
+                    let values = row_values(&change.value);
+                    append_with(&txn, RENAMED, values, &change, caller)
+                        .await?
+                        .context("the locked row was not renamed")?
+                } else {
+                    update(&txn, &change.value).await?;
+                    append(&txn, &change, caller).await?
+                };
+                self.commit(txn, change.value, position).await
             }
             Rename::Unchanged(user) => {
                 // The token of the user's latest event still reads this state.
@@ -90,7 +101,21 @@ impl Handler<UpdateUserName> for CommandHandlers {
     }
 }
 
-/// Writes the renamed user's name, version and time of change to its row.
+/// On PostgreSQL, the rename's row change, in the statement that appends its event.
+const RENAMED: &str = "changed AS (\
+    UPDATE users SET name = $2, version = $3, updated_at = $4 WHERE id = $1 RETURNING id)";
+
+/// The renamed user's row, as `RENAMED`'s parameters.
+fn row_values(user: &User) -> Vec<Value> {
+    vec![
+        user.id.as_uuid().into(),
+        user.name.clone().into(),
+        user.version.into(),
+        user.updated_at.into(),
+    ]
+}
+
+/// Writes the renamed user's name, version and time of change to its row (SQLite).
 async fn update(txn: &DatabaseTransaction, user: &User) -> anyhow::Result<()> {
     let row = users::ActiveModel {
         id: Unchanged(user.id.as_uuid()),

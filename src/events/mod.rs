@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -102,6 +103,69 @@ pub async fn append(
     .await
     .with_context(|| format!("append {} for user {user_id}", event.kind()))?;
     Ok(row.log_position())
+}
+
+/// A change to the write model that an event is appended with, in one statement (PostgreSQL):
+/// `ctes`, a `WITH` list whose last query is named `changed` and returns one row when the change
+/// was made, none when it was not; its parameters `$1`, `$2`, … are `values`.
+pub struct WithChange<'a> {
+    pub ctes: &'a str,
+    pub values: Vec<Value>,
+}
+
+/// [`append`], in the same statement as the change that causes it (PostgreSQL, whose
+/// data-modifying CTEs make the change and the event one round trip; outside a transaction, one
+/// implicit transaction too). The event's position, or `None` when `changed` returned no row:
+/// then the statement appended nothing.
+pub async fn append_with(
+    db: &impl ConnectionTrait,
+    with: WithChange<'_>,
+    user_id: UserId,
+    version: i32,
+    occurred_at: DateTime<Utc>,
+    event: &UserEvent,
+    caller: &Caller,
+) -> anyhow::Result<Option<LogPosition>> {
+    let WithChange { ctes, mut values } = with;
+    let event_values: [Value; 7] = [
+        user_id.as_uuid().into(),
+        version.into(),
+        event.kind().into(),
+        serde_json::to_value(event).context("encode event")?.into(),
+        occurred_at.into(),
+        caller.identity.actor().into(),
+        caller.correlation_id.to_string().into(),
+    ];
+    let first = values.len() + 1;
+    let params: Vec<String> = (first..first + event_values.len())
+        .map(|n| format!("${n}"))
+        .collect();
+    // The same text every time for a given change, so each connection prepares it once.
+    let sql = format!(
+        "WITH {ctes} INSERT INTO user_events \
+         (user_id, version, event_type, payload, occurred_at, actor, correlation_id) \
+         SELECT {} FROM changed RETURNING tx_id, position",
+        params.join(", ")
+    );
+    values.extend(event_values);
+    let appended = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await
+        .with_context(|| format!("change user {user_id} and append {}", event.kind()))?;
+    let Some(row) = appended else {
+        return Ok(None);
+    };
+    let tx_id = row
+        .try_get("", "tx_id")
+        .context("read the appended event's tx_id")?;
+    let seq = row
+        .try_get("", "position")
+        .context("read the appended event's position")?;
+    Ok(Some(LogPosition::new(tx_id, seq)))
 }
 
 /// The position of the user's latest event, if the user has any.

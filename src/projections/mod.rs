@@ -277,9 +277,7 @@ impl Projector {
             return Err(ProjectionError::LostLease);
         }
         let mut stats = load_stats(&txn).await?;
-        for event in batch {
-            users_view::apply(&txn, users_view::LIVE, &mut stats, event).await?;
-        }
+        users_view::apply(&txn, users_view::LIVE, &mut stats, batch).await?;
         users_view::save_stats(&txn, &stats).await?;
         save_checkpoint(&txn, last).await?;
         txn.commit().await?;

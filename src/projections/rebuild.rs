@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use crate::db::begin_write;
 use crate::domain::{LogPosition, UserId};
 use crate::entities::users_view_stats;
-use crate::events::{self, RecordedEvent};
+use crate::events::{self, RecordedEvent, UserEvent};
 use crate::projections::users_view::{self, REBUILD};
 use crate::projections::{Lease, ProjectionError, USERS_VIEW, load_checkpoint, save_checkpoint};
 
@@ -181,12 +181,16 @@ impl Replay {
         let user = event.user_id;
         let mut next = Some(event);
         while let Some(event) = next.take() {
-            match users_view::apply(txn, REBUILD, &mut self.stats, &event).await {
+            let one = std::slice::from_ref(&event);
+            match users_view::apply(txn, REBUILD, &mut self.stats, one).await {
                 Ok(()) => {
                     let waiting = self.waiting.get_mut(&user);
                     next = waiting.and_then(|w| w.remove(&(event.version + 1)));
                 }
-                Err(ProjectionError::OutOfStep { .. }) => {
+                // A create that does not fit (a user created twice) never will.
+                Err(ProjectionError::OutOfStep { .. })
+                    if !matches!(event.event, UserEvent::UserCreated { .. }) =>
+                {
                     self.waiting
                         .entry(user)
                         .or_default()
