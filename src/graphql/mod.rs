@@ -4,6 +4,7 @@
 //! map the result into GraphQL types. This module never touches the database or the entities.
 
 mod cost;
+mod documents;
 mod error;
 mod events;
 mod introspection;
