@@ -224,6 +224,11 @@ pub async fn count_after(db: &impl ConnectionTrait, after: LogPosition) -> Resul
 /// second snapshot, and a transaction that ended between the read and this question would hide
 /// the events it held back, leaving the follower asleep for a whole poll with events to read.
 pub async fn unread_after(db: &impl ConnectionTrait, after: LogPosition) -> Result<bool, DbErr> {
+    if oldest_running_tx(db.get_database_backend()).is_none() {
+        // SQLite commits in log order: nothing is held back, and what was committed since the
+        // read woke the follower already.
+        return Ok(false);
+    }
     Ok(position_of_first(db, in_log_order(after_position(after)))
         .await?
         .is_some())
