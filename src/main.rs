@@ -7,7 +7,8 @@ use cqrs_users::startup::{self, Application};
 use cqrs_users::{db, graphql, projections, telemetry};
 
 /// mimalloc returns freed memory to the system; glibc's allocator kept a burst's peak for good
-/// (README, "Limits": RSS after the hostile corpus).
+/// (README, "Limits": RSS after the hostile corpus). Built without transparent huge pages: with
+/// them every touched 2 MiB of its arena was resident, 12 MiB idle for 3 MiB of live data.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
