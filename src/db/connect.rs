@@ -15,6 +15,10 @@ use crate::db::{Pool, redact};
 
 /// How long a request waits for a pooled connection before it fails (fast, with a clear error).
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle this long is pinged before it is handed out (one that died while
+/// idle is replaced, not given to a request); a busy one is not: the ping was a round trip more
+/// on every statement's checkout.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 /// How long SQLite waits for another connection's lock before `database is locked`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -103,6 +107,7 @@ pub(super) async fn open(
         .min_connections(1)
         .acquire_timeout(pool.acquire_timeout())
         .connect_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
         .sqlx_logging(false);
     match engine(url)? {
         Engine::Sqlite => {
