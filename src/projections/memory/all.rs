@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{User, UserId};
 use crate::events::RecordedEvent;
 use crate::projections::memory::order::Order;
@@ -10,50 +12,109 @@ use crate::projections::memory::rules::{self, Gap, Step};
 /// The users held, and their list order.
 #[derive(Debug, Default)]
 pub(super) struct All {
-    pub(super) by_id: HashMap<UserId, Held>,
+    by_id: HashMap<UserId, Held>,
     pub(super) order: Order,
 }
 
+/// A user as held: 56 bytes and one allocation for both strings, where a `User` is 96 and two
+/// (with 100 000 users, 10 MB less; README, "Memory").
 #[derive(Debug)]
-pub(super) struct Held {
-    pub(super) user: User,
+struct Held {
+    /// The name, then the email.
+    text: Box<str>,
+    name_len: u32,
+    version: i32,
     slot: usize,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl Held {
+    fn new(user: User, slot: usize) -> Self {
+        let name_len = u32::try_from(user.name.len()).expect("a name shorter than 4 GiB");
+        let mut text = user.name;
+        text.push_str(&user.email);
+        Self {
+            text: text.into_boxed_str(),
+            name_len,
+            version: user.version,
+            slot,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+
+    fn user(&self, id: UserId) -> User {
+        let (name, email) = self.text.split_at(self.name_len as usize);
+        User {
+            id,
+            name: name.to_owned(),
+            email: email.to_owned(),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 impl All {
-    /// `loaded`, in list order.
-    pub(super) fn new(loaded: Vec<User>) -> Self {
-        let order = Order::from_ids(loaded.iter().map(|u| u.id));
-        let by_id = loaded
-            .into_iter()
-            .enumerate()
-            .map(|(slot, user)| (user.id, Held { user, slot }))
-            .collect();
-        Self { by_id, order }
+    /// Room for `users` before it grows (a load knows how many it will read).
+    pub(super) fn with_capacity(users: usize) -> Self {
+        Self {
+            by_id: HashMap::with_capacity(users),
+            order: Order::default(),
+        }
+    }
+
+    /// Puts `user` last in the list order (a load reads them in that order).
+    pub(super) fn push(&mut self, user: User) {
+        let slot = self.order.push(user.id);
+        self.by_id.insert(user.id, Held::new(user, slot));
     }
 
     pub(super) fn len(&self) -> u64 {
         self.order.len()
     }
 
+    /// How many users are held (as `len`; counted by the map, for checks).
+    pub(super) fn held(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// The user with `id`, if held.
+    pub(super) fn get(&self, id: UserId) -> Option<User> {
+        self.by_id.get(&id).map(|held| held.user(id))
+    }
+
+    /// The users in list order from rank `offset`, at most `limit`.
+    pub(super) fn page(&self, offset: u64, limit: usize) -> impl Iterator<Item = User> + '_ {
+        self.order.page(offset, limit).filter_map(|id| self.get(id))
+    }
+
+    /// Every user in list order.
+    pub(super) fn every(&self) -> impl Iterator<Item = User> + '_ {
+        self.order.ids().filter_map(|id| self.get(id))
+    }
+
     /// Whether `event` would add a user.
     pub(super) fn adds(&self, event: &RecordedEvent) -> bool {
-        let held = self.by_id.get(&event.user_id).map(|h| h.user.version);
+        let held = self.by_id.get(&event.user_id).map(|h| h.version);
         rules::step(held, event) == Step::Create
     }
 
     pub(super) fn apply(&mut self, event: &RecordedEvent) -> Result<(), Gap> {
-        let held = self.by_id.get(&event.user_id).map(|h| h.user.version);
+        let held = self.by_id.get(&event.user_id).map(|h| h.version);
         match rules::step(held, event) {
             Step::Skip => {}
             Step::Create => {
-                let user = rules::created(event).ok_or_else(|| Gap::new(event, held))?;
-                let slot = self.order.push(user.id);
-                self.by_id.insert(user.id, Held { user, slot });
+                self.push(rules::created(event).ok_or_else(|| Gap::new(event, held))?);
             }
             Step::Rename => {
                 let held = self.by_id.get_mut(&event.user_id);
-                rules::rename(&mut held.ok_or_else(|| Gap::new(event, None))?.user, event);
+                let held = held.ok_or_else(|| Gap::new(event, None))?;
+                let mut user = held.user(event.user_id);
+                rules::rename(&mut user, event);
+                *held = Held::new(user, held.slot);
             }
             Step::Delete => {
                 let gone = self.by_id.remove(&event.user_id);
@@ -74,7 +135,13 @@ impl All {
         let ids: Vec<UserId> = self.order.ids().collect();
         self.order = Order::default();
         ids.into_iter()
-            .filter_map(|id| self.by_id.remove(&id).map(|held| held.user))
+            .filter_map(|id| self.by_id.remove(&id).map(|held| held.user(id)))
+    }
+
+    /// Takes the user with `id` out of the map (for tests that need a user missing).
+    #[cfg(test)]
+    pub(super) fn take(&mut self, id: UserId) -> Option<User> {
+        self.by_id.remove(&id).map(|held| held.user(id))
     }
 
     /// Rebuilds the order without its empty slots.

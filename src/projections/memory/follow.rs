@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt as _};
+use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use sea_orm::{
     AccessMode, DatabaseConnection, DbBackend, DbErr, EntityTrait, IsolationLevel, QueryOrder,
     TransactionTrait,
@@ -16,6 +16,7 @@ use crate::domain::{LogPosition, User};
 use crate::entities::{users_view, users_view_stats};
 use crate::events::{ReadError, RecordedEvent};
 use crate::projections::load_checkpoint;
+use crate::projections::memory::all::All;
 use crate::projections::memory::{Loaded, Lost, MemoryModel, MemoryStatus};
 
 /// Events applied under one lock at most.
@@ -89,7 +90,7 @@ impl MemoryModel {
             match load(read_db, self.shared.max_users).await {
                 Ok((loaded, checkpoint)) => {
                     let count = match &loaded {
-                        Loaded::All(users) => users.len() as u64,
+                        Loaded::All(all) => all.len(),
                         Loaded::PastBound { users } => *users,
                     };
                     self.install(loaded, checkpoint);
@@ -191,11 +192,18 @@ async fn load(
     let loaded = if count > max_users {
         Loaded::PastBound { users: count }
     } else {
-        let rows = users_view::Entity::find()
+        // Streamed into the model row by row: collecting the rows first held them all twice
+        // over (sqlx's rows, then the models) at the moment of the load's peak.
+        let mut all = All::with_capacity(usize::try_from(count).unwrap_or(0));
+        let mut rows = users_view::Entity::find()
             .order_by_asc(users_view::Column::Ordinal)
-            .all(&txn)
+            .stream(&txn)
             .await?;
-        Loaded::All(rows.into_iter().map(User::from).collect())
+        while let Some(row) = rows.try_next().await? {
+            all.push(User::from(row));
+        }
+        drop(rows);
+        Loaded::All(all)
     };
     txn.commit().await?;
     Ok((loaded, checkpoint))

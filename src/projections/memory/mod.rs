@@ -64,7 +64,7 @@ enum Users {
 
 /// What a load read from `users_view`: every user in list order, or past the bound nothing.
 enum Loaded {
-    All(Vec<User>),
+    All(All),
     PastBound { users: u64 },
 }
 
@@ -120,7 +120,7 @@ impl MemoryModel {
     /// not usable, or past its bound and not holding this user.
     pub fn user(&self, id: UserId) -> Option<Option<User>> {
         match &*self.read()? {
-            Users::All(all) => Some(all.by_id.get(&id).map(|held| held.user.clone())),
+            Users::All(all) => Some(all.get(id)),
             Users::Hot(hot) => hot.get(id).map(|user| Some(user.clone())),
         }
     }
@@ -132,12 +132,7 @@ impl MemoryModel {
         let Users::All(all) = &*users else {
             return None;
         };
-        let items = all
-            .order
-            .page(offset, limit)
-            .filter_map(|id| all.by_id.get(&id).map(|held| held.user.clone()))
-            .collect();
-        Some((items, all.len()))
+        Some((all.page(offset, limit).collect(), all.len()))
     }
 
     /// Every user, in list order, and the position they are exact at (for tests and checks);
@@ -147,18 +142,13 @@ impl MemoryModel {
         let (MemoryStatus::At(at), Users::All(all)) = (self.status(), &*users) else {
             return None;
         };
-        let every = all
-            .order
-            .ids()
-            .filter_map(|id| all.by_id.get(&id).map(|held| held.user.clone()))
-            .collect();
-        Some((at, every))
+        Some((at, all.every().collect()))
     }
 
     /// How many users the model holds in memory now.
     pub fn held(&self) -> usize {
         match &*self.shared.users.read().unwrap_or_else(|e| e.into_inner()) {
-            Users::All(all) => all.by_id.len(),
+            Users::All(all) => all.held(),
             Users::Hot(hot) => hot.len(),
         }
     }
@@ -179,7 +169,7 @@ impl MemoryModel {
     /// (even after a panic while it was being changed).
     fn install(&self, loaded: Loaded, checkpoint: LogPosition) {
         let fresh = match loaded {
-            Loaded::All(users) => Users::All(All::new(users)),
+            Loaded::All(all) => Users::All(all),
             Loaded::PastBound { users } => {
                 self.say_past_bound(users);
                 Users::Hot(Hot::new(

@@ -64,7 +64,7 @@ fn renamed(seq: i64, user: UserId, version: i32, to: &str) -> Arc<RecordedEvent>
 
 fn ready(max_users: u64) -> MemoryModel {
     let model = MemoryModel::new(max_users);
-    model.install(Loaded::All(Vec::new()), LogPosition::START);
+    model.install(Loaded::All(All::default()), LogPosition::START);
     model
 }
 

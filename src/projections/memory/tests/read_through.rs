@@ -28,7 +28,7 @@ fn x_at(events: &[Arc<RecordedEvent>], x: UserId, seq: i64) -> Option<User> {
     for event in events.iter().filter(|e| e.position <= at(seq)) {
         all.apply(event).unwrap();
     }
-    all.by_id.remove(&x).map(|held| held.user)
+    all.take(x)
 }
 
 /// A model past its bound (but with room), at position 1, not holding `x`.
