@@ -8,14 +8,13 @@
 //! serialised, so commit order is `position` order and `tx_id` is always 0.
 
 mod follow;
+mod order;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
-    Value,
+    EntityTrait, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +22,9 @@ use crate::domain::{Caller, LogPosition, UserId};
 use crate::entities::user_events;
 
 pub use follow::Pace;
+use order::{
+    after_position, in_log_order, newest_first, oldest_running_tx, position_of_first, settled,
+};
 
 /// Something that happened to a user. Each variant carries all the read side needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,7 +190,8 @@ pub async fn read_after(
     after: LogPosition,
     limit: u64,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
-    let rows = settled(db, in_log_order(after_position(after)))
+    let backend = db.get_database_backend();
+    let rows = settled(db, in_log_order(backend, after_position(backend, after)))
         .limit(limit)
         .all(db)
         .await?;
@@ -197,14 +200,16 @@ pub async fn read_after(
 
 /// The position of the newest event in the log, or `LogPosition::START` for an empty log.
 pub async fn head(db: &impl ConnectionTrait) -> Result<LogPosition, DbErr> {
-    let newest = position_of_first(db, newest_first(user_events::Entity::find())).await?;
+    let events = newest_first(db.get_database_backend(), user_events::Entity::find());
+    let newest = position_of_first(db, events).await?;
     Ok(newest.unwrap_or(LogPosition::START))
 }
 
 /// The last event a reader can see now without risking a gap: the newest of the transactions
 /// older than every running one (see [`read_after`]). Followers of the live log start here.
 pub async fn visible_head(db: &impl ConnectionTrait) -> Result<LogPosition, DbErr> {
-    let newest = settled(db, newest_first(user_events::Entity::find()));
+    let events = newest_first(db.get_database_backend(), user_events::Entity::find());
+    let newest = settled(db, events);
     Ok(position_of_first(db, newest)
         .await?
         .unwrap_or(LogPosition::START))
@@ -212,7 +217,9 @@ pub async fn visible_head(db: &impl ConnectionTrait) -> Result<LogPosition, DbEr
 
 /// How many events the log holds after `after`.
 pub async fn count_after(db: &impl ConnectionTrait, after: LogPosition) -> Result<u64, DbErr> {
-    after_position(after).count(db).await
+    after_position(db.get_database_backend(), after)
+        .count(db)
+        .await
 }
 
 /// Whether the log holds committed events after `after`. A follower asks this once it has read
@@ -229,77 +236,12 @@ pub async fn unread_after(db: &impl ConnectionTrait, after: LogPosition) -> Resu
         // read woke the follower already.
         return Ok(false);
     }
-    Ok(position_of_first(db, in_log_order(after_position(after)))
-        .await?
-        .is_some())
-}
-
-/// The events after `position` in the log's order.
-fn after_position(position: LogPosition) -> Select<user_events::Entity> {
-    let in_order = Expr::tuple([
-        Expr::col(user_events::Column::TxId),
-        Expr::col(user_events::Column::Position),
-    ]);
-    let bound = Expr::tuple([Expr::value(position.tx_id), Expr::value(position.seq)]);
-    user_events::Entity::find().filter(in_order.gt(bound))
-}
-
-fn in_log_order(events: Select<user_events::Entity>) -> Select<user_events::Entity> {
-    events
-        .order_by_asc(user_events::Column::TxId)
-        .order_by_asc(user_events::Column::Position)
-}
-
-fn newest_first(events: Select<user_events::Entity>) -> Select<user_events::Entity> {
-    events
-        .order_by_desc(user_events::Column::TxId)
-        .order_by_desc(user_events::Column::Position)
-}
-
-/// Only events no running transaction can still precede (on SQLite, all of them).
-fn settled(
-    db: &impl ConnectionTrait,
-    events: Select<user_events::Entity>,
-) -> Select<user_events::Entity> {
-    match oldest_running_tx(db.get_database_backend()) {
-        Some(oldest_running) => {
-            events.filter(Expr::col(user_events::Column::TxId).lt(oldest_running))
-        }
-        None => events,
-    }
-}
-
-/// The id of the oldest transaction still running that could append to this log, as `tx_id`
-/// values compare (PostgreSQL): every transaction of this database with a smaller id has ended.
-/// SQLite serialises writers, so it needs none.
-fn oldest_running_tx(backend: DbBackend) -> Option<Expr> {
-    (backend == DbBackend::Postgres).then(|| Expr::cust(OLDEST_RUNNING_HERE))
-}
-
-/// The smallest id among the transactions running in this statement's snapshot, leaving out those
-/// `pg_stat_activity` shows running in another database; the snapshot's `xmax` (the first id not
-/// yet assigned) when none is left. Transaction ids are cluster-wide, and `pg_snapshot_xmin` alone
-/// made any long transaction of any database hold every follower back: the projector's batch in
-/// a read database of the same cluster, another tenant's job, a parallel test. A transaction of
-/// another database can never append here, and an id names one transaction for good, so leaving
-/// it out is safe whenever it is seen; a running id not seen there (ended since, or hidden from a
-/// role without `pg_read_all_stats`) still holds followers back. `backend_xid` is the 32-bit id:
-/// it is compared with the low 32 bits of the 64-bit one.
-const OLDEST_RUNNING_HERE: &str = "COALESCE((    SELECT min(running::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS running     WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity AS elsewhere         WHERE elsewhere.datname IS DISTINCT FROM current_database()         AND elsewhere.backend_xid::text::bigint = running::text::bigint % 4294967296)    ), pg_snapshot_xmax(pg_current_snapshot())::text::bigint)";
-
-/// The log position of the first event `events` selects, reading only the position.
-async fn position_of_first(
-    db: &impl ConnectionTrait,
-    events: Select<user_events::Entity>,
-) -> Result<Option<LogPosition>, DbErr> {
-    let first = events
-        .select_only()
-        .column(user_events::Column::TxId)
-        .column(user_events::Column::Position)
-        .into_tuple::<(i64, i64)>()
-        .one(db)
-        .await?;
-    Ok(first.map(|(tx_id, seq)| LogPosition::new(tx_id, seq)))
+    let backend = db.get_database_backend();
+    Ok(
+        position_of_first(db, in_log_order(backend, after_position(backend, after)))
+            .await?
+            .is_some(),
+    )
 }
 
 fn decode(row: user_events::Model) -> Result<RecordedEvent, ReadError> {
