@@ -3,11 +3,14 @@
 //! `/readyz` and `projections status`.
 
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement,
+    sea_query::OnConflict,
+};
 
 use crate::domain::LogPosition;
-use crate::entities::projection_checkpoints;
-use crate::projections::USERS_VIEW;
+use crate::entities::{projection_checkpoints, users_view_stats};
+use crate::projections::{USERS_VIEW, users_view};
 
 /// What the read database records of the projection: its checkpoint (`START` before the first
 /// batch) and its failure, if any. One row; `/readyz` shows it on every instance.
@@ -52,6 +55,47 @@ pub(super) async fn save_checkpoint(
         )
         .exec_without_returning(db)
         .await?;
+    Ok(())
+}
+
+/// The view's counts and the checkpoint in one statement (PostgreSQL): the end of every batch.
+/// The checkpoint is written only if the counts' row was.
+const COUNTS_AND_CHECKPOINT: &str = "\
+    WITH counts AS (\
+      UPDATE users_view_stats SET user_count = $1, created_count = $2 WHERE id = $3 RETURNING id) \
+    INSERT INTO projection_checkpoints (projection, tx_id, position, updated_at, last_error) \
+    SELECT $4, $5, $6, $7, NULL FROM counts \
+    ON CONFLICT (projection) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position, \
+      updated_at = EXCLUDED.updated_at, last_error = NULL";
+
+/// Stores the view's counts and the checkpoint (clearing any recorded failure): the end of a
+/// batch's transaction. One round trip on PostgreSQL, where the projector's batch is a handful
+/// of statements each waiting its turn on a busy server; two on SQLite (no writes in a `WITH`).
+pub(super) async fn save_counts_and_checkpoint(
+    db: &impl ConnectionTrait,
+    counts: &users_view_stats::Model,
+    position: LogPosition,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        users_view::save_stats(db, counts).await?;
+        return save_checkpoint(db, position).await;
+    }
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        COUNTS_AND_CHECKPOINT,
+        [
+            counts.user_count.into(),
+            counts.created_count.into(),
+            counts.id.into(),
+            USERS_VIEW.into(),
+            position.tx_id.into(),
+            position.seq.into(),
+            Utc::now().into(),
+        ],
+    );
+    if db.execute_raw(statement).await?.rows_affected() != 1 {
+        return Err(DbErr::RecordNotFound("users_view_stats row".into()));
+    }
     Ok(())
 }
 

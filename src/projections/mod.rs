@@ -36,7 +36,7 @@ pub use memory::{MemoryModel, MemoryStatus};
 pub use rebuild::rebuild;
 pub use status::{Status, snapshot, status};
 
-use checkpoint::{record_failure, save_checkpoint};
+use checkpoint::{record_failure, save_counts_and_checkpoint};
 
 /// The checkpoint and lease name of the `users_view` projection.
 pub const USERS_VIEW: &str = "users_view";
@@ -107,6 +107,10 @@ struct State {
     leading: bool,
     /// The checkpoint as last stored by this leader; `None` until loaded after taking the lease.
     checkpoint: Option<LogPosition>,
+    /// The view's counts as this leader last stored them; `None` until loaded in a batch. Only
+    /// the lease's holder writes them (a rebuild takes the lease for its swap), so they stay
+    /// exact while this instance leads; a new term or a failed batch loads them again.
+    counts: Option<users_view_stats::Model>,
     failing: bool,
 }
 
@@ -114,6 +118,7 @@ impl State {
     const FOLLOWING: State = State {
         leading: false,
         checkpoint: None,
+        counts: None,
         failing: false,
     };
 }
@@ -166,6 +171,7 @@ impl Projector {
                     );
                     state.leading = true;
                     state.checkpoint = None;
+                    state.counts = None;
                     self.metrics.leading(true);
                 }
                 Ok(false) => {
@@ -261,28 +267,35 @@ impl Projector {
         // Each batch is a trace of its own (the projector's task lasts as long as the server).
         let span = tracing::info_span!("projector_batch", events = batch.len(), after = %after);
         telemetry::traces::detach(&span);
-        self.apply(&batch, last).instrument(span).await?;
+        let counts = state.counts.take();
+        let counts = self.apply(&batch, last, counts).instrument(span).await?;
+        state.counts = Some(counts);
         self.metrics.batch(batch.len(), started.elapsed());
         Ok(Some(last))
     }
 
-    /// Applies `batch`, whose last event is at `last`, in one transaction with the checkpoint.
+    /// Applies `batch`, whose last event is at `last`, in one transaction with the checkpoint
+    /// and the view's counts (`counts` as this leader stored them last, or loaded here); the
+    /// counts stored.
     async fn apply(
         &self,
         batch: &[events::RecordedEvent],
         last: LogPosition,
-    ) -> Result<(), ProjectionError> {
+        counts: Option<users_view_stats::Model>,
+    ) -> Result<users_view_stats::Model, ProjectionError> {
         let txn = begin_write(&self.read_db).await?;
         if !self.lease.renew(&txn).await? {
             return Err(ProjectionError::LostLease);
         }
-        let mut stats = load_stats(&txn).await?;
+        let mut stats = match counts {
+            Some(counts) => counts,
+            None => load_stats(&txn).await?,
+        };
         users_view::apply(&txn, users_view::LIVE, &mut stats, batch).await?;
-        users_view::save_stats(&txn, &stats).await?;
-        save_checkpoint(&txn, last).await?;
+        save_counts_and_checkpoint(&txn, &stats, last).await?;
         txn.commit().await?;
         tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
-        Ok(())
+        Ok(stats)
     }
 }
 

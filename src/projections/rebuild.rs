@@ -18,7 +18,9 @@ use crate::domain::{LogPosition, UserId};
 use crate::entities::users_view_stats;
 use crate::events::{self, RecordedEvent, UserEvent};
 use crate::projections::users_view::{self, REBUILD};
-use crate::projections::{Lease, ProjectionError, USERS_VIEW, load_checkpoint, save_checkpoint};
+use crate::projections::{
+    Lease, ProjectionError, USERS_VIEW, load_checkpoint, save_counts_and_checkpoint,
+};
 
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,8 +126,7 @@ pub async fn rebuild(
             "INSERT INTO users_view ({COLUMNS}) SELECT {COLUMNS} FROM users_view_rebuild"
         ))
         .await?;
-        users_view::save_stats(&txn, &replay.stats).await?;
-        save_checkpoint(&txn, replay.position).await?;
+        save_counts_and_checkpoint(&txn, &replay.stats, replay.position).await?;
         txn.commit().await?;
         anyhow::Ok(())
     }
