@@ -155,25 +155,27 @@ async fn connect_all(config: &ServeConfig) -> Result<Databases, ConnectError> {
         }
         probe(read_url).await
     })?;
-    // The write pool first (it creates a SQLite file and turns its WAL on), then the others at
+    // The first pool of each database alone (on SQLite it creates the file and turns its WAL on,
+    // which two connections racing on a new file fail with `database is locked`), the rest at
     // once: each waits for its first connection (a PostgreSQL backend's start, ~6 ms here), and
     // start-up waited for them one after another.
     let write = open(write_url, Pool::Write, config.max_connections, limits).await?;
     let replays = ws.subscription_replay_connections;
-    let (log, replay, read, projector) = tokio::try_join!(
+    let (log, replay, (read, projector)) = tokio::try_join!(
         open(write_url, Pool::Log, LOG_READERS, limits),
         open(write_url, Pool::Replay(ws.replay_wait()), replays, limits),
         async {
             if read_url == write_url {
-                return Ok(write.clone());
+                let projector = if read_url.starts_with("sqlite:") {
+                    write.clone()
+                } else {
+                    open(read_url, Pool::Projector, PROJECTOR_WRITERS, limits).await?
+                };
+                return Ok((write.clone(), projector));
             }
-            open(read_url, Pool::Read, config.read_max_connections, limits).await
-        },
-        async {
-            if read_url == write_url && read_url.starts_with("sqlite:") {
-                return Ok(write.clone());
-            }
-            open(read_url, Pool::Projector, PROJECTOR_WRITERS, limits).await
+            let read = open(read_url, Pool::Read, config.read_max_connections, limits).await?;
+            let projector = open(read_url, Pool::Projector, PROJECTOR_WRITERS, limits).await?;
+            Ok((read, projector))
         },
     )?;
     Ok(Databases {
