@@ -16,6 +16,7 @@ use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::events::RecordedEvent;
+use crate::projections::memory::kept::Kept;
 use crate::projections::memory::rules::{self, Gap, Step};
 
 /// The share of the bound kept as hashes of users evicted lately, so one that comes back soon
@@ -25,7 +26,7 @@ const GHOSTS: f64 = 0.1;
 
 /// The hot users, and the events the model passed recently.
 pub(super) struct Hot {
-    cache: Cache<UserId, User>,
+    cache: Cache<UserId, Kept>,
     recent: Recent,
 }
 
@@ -72,13 +73,13 @@ impl Hot {
     }
 
     /// The user with `id`, if held (and marks it as used).
-    pub(super) fn get(&self, id: UserId) -> Option<&User> {
-        self.cache.get(&id)
+    pub(super) fn get(&self, id: UserId) -> Option<User> {
+        self.cache.get(&id).map(|kept| kept.user(id))
     }
 
     /// Holds `user`, exact at the model's position (when it switches from holding every user).
     pub(super) fn hold(&mut self, user: User) {
-        self.cache.insert(user.id, user);
+        self.cache.insert(user.id, Kept::new(user));
     }
 
     /// Applies an event after the model's position: a create adds its user, an event of a held
@@ -90,11 +91,13 @@ impl Hot {
             (_, Step::Skip) | (None, Step::Rename | Step::Delete | Step::Gap) => {}
             (None, Step::Create) => {
                 let user = rules::created(event).ok_or_else(|| Gap::new(event, None))?;
-                self.cache.insert(user.id, user);
+                self.hold(user);
             }
             (Some(_), Step::Rename) => {
-                if let Some(mut user) = self.cache.peek_mut(&event.user_id) {
+                if let Some(mut kept) = self.cache.peek_mut(&event.user_id) {
+                    let mut user = kept.user(event.user_id);
                     rules::rename(&mut user, event);
+                    *kept = Kept::new(user);
                 }
             }
             (Some(_), Step::Delete) => {
@@ -121,7 +124,7 @@ impl Hot {
         if held.is_some_and(|version| version >= user.version) {
             return false;
         }
-        self.cache.insert(user.id, user);
+        self.hold(user);
         true
     }
 }

@@ -14,6 +14,7 @@
 mod all;
 mod follow;
 mod hot;
+mod kept;
 mod order;
 mod read_through;
 mod rules;
@@ -121,7 +122,7 @@ impl MemoryModel {
     pub fn user(&self, id: UserId) -> Option<Option<User>> {
         match &*self.read()? {
             Users::All(all) => Some(all.get(id)),
-            Users::Hot(hot) => hot.get(id).map(|user| Some(user.clone())),
+            Users::Hot(hot) => hot.get(id).map(Some),
         }
     }
 
