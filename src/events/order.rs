@@ -3,7 +3,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, Order, QueryFilter, QueryOrder,
     QuerySelect, Select,
 };
 
@@ -33,30 +33,34 @@ pub(super) fn after_position(
     events.filter(in_order.gt(bound))
 }
 
-/// Oldest first. On SQLite by `position` alone (the same order, see `after_position`), so a
-/// range of the rowid needs no sort and no walk of the other index.
+/// Oldest first.
 pub(super) fn in_log_order(
     backend: DbBackend,
     events: Select<user_events::Entity>,
 ) -> Select<user_events::Entity> {
-    if backend == DbBackend::Sqlite {
-        return events.order_by_asc(user_events::Column::Position);
-    }
-    events
-        .order_by_asc(user_events::Column::TxId)
-        .order_by_asc(user_events::Column::Position)
+    in_order(backend, events, Order::Asc)
 }
 
 pub(super) fn newest_first(
     backend: DbBackend,
     events: Select<user_events::Entity>,
 ) -> Select<user_events::Entity> {
-    if backend == DbBackend::Sqlite {
-        return events.order_by_desc(user_events::Column::Position);
-    }
-    events
-        .order_by_desc(user_events::Column::TxId)
-        .order_by_desc(user_events::Column::Position)
+    in_order(backend, events, Order::Desc)
+}
+
+/// The log's order in `direction`. On SQLite by `position` alone (the same order, see
+/// `after_position`), so a range of the rowid needs no sort and no walk of the other index.
+fn in_order(
+    backend: DbBackend,
+    events: Select<user_events::Entity>,
+    direction: Order,
+) -> Select<user_events::Entity> {
+    let events = if backend == DbBackend::Sqlite {
+        events
+    } else {
+        events.order_by(user_events::Column::TxId, direction.clone())
+    };
+    events.order_by(user_events::Column::Position, direction)
 }
 
 /// Only events no running transaction can still precede (on SQLite, all of them).
