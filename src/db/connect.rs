@@ -5,20 +5,17 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use sea_orm::sqlx::pool::PoolConnectionMetadata;
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 
 use crate::config::SessionLimits;
-use crate::db::{Pool, redact};
+use crate::db::{Pool, liveness, redact};
 
 /// How long a request waits for a pooled connection before it fails (fast, with a clear error).
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A pooled connection idle this long is pinged before it is handed out (one that died while
-/// idle is replaced, not given to a request); a busy one is not: the ping was a round trip more
-/// on every statement's checkout.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 /// How long SQLite waits for another connection's lock before `database is locked`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -107,7 +104,7 @@ pub(super) async fn open(
         .min_connections(1)
         .acquire_timeout(pool.acquire_timeout())
         .connect_timeout(ACQUIRE_TIMEOUT)
-        .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
+        .test_before_acquire(false)
         .sqlx_logging(false);
     match engine(url)? {
         Engine::Sqlite => {
@@ -135,6 +132,9 @@ pub(super) async fn open(
             } else {
                 SqliteSynchronous::Normal
             };
+            options.map_sqlx_sqlite_before_acquire(|connection, meta| {
+                Box::pin(async move { test_if_suspect(connection, meta).await })
+            });
             options.map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -145,15 +145,36 @@ pub(super) async fn open(
         Engine::Postgres => {
             let application_name = format!("cqrs-users {} pid {}", pool.name(), std::process::id());
             let settings = session_settings(limits);
+            options.map_sqlx_postgres_before_acquire(|connection, meta| {
+                Box::pin(async move { test_if_suspect(connection, meta).await })
+            });
             options.map_sqlx_postgres_opts(move |o| {
                 o.application_name(&application_name)
                     .options(settings.clone())
             });
         }
     }
-    Database::connect(options)
+    let mut db = Database::connect(options)
         .await
-        .map_err(|err| Reason::of(&err).into_error(url))
+        .map_err(|err| Reason::of(&err).into_error(url))?;
+    db.set_metric_callback(|statement| {
+        if statement.failed {
+            liveness::statement_failed();
+        }
+    });
+    Ok(db)
+}
+
+/// Pings an idle connection `liveness` suspects before it is handed out; one that fails is
+/// dropped and the pool tries the next (or opens one).
+async fn test_if_suspect<C: sqlx::Connection>(
+    connection: &mut C,
+    meta: PoolConnectionMetadata,
+) -> Result<bool, sqlx::Error> {
+    if liveness::must_test(meta.idle_for) {
+        connection.ping().await?;
+    }
+    Ok(true)
 }
 
 /// The settings every PostgreSQL session starts with (see `SessionLimits`).

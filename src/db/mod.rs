@@ -1,6 +1,8 @@
-//! Database connections: the pools (`connect.rs` opens them), and migrations (`migrate.rs`).
+//! Database connections: the pools (`connect.rs` opens them, `liveness.rs` says which idle
+//! connections to test before use), and migrations (`migrate.rs`).
 
 mod connect;
+mod liveness;
 mod migrate;
 
 use std::time::Duration;

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use futures::future::join_all;
+
 use cqrs_users::entities::{user_events, users};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, Statement,
@@ -126,7 +128,15 @@ async fn database_outage_fails_fast_and_recovers() {
     // Reads from users_view only: the in-memory model would answer them through the outage.
     let flags = ["--read-model", "database"];
     let app = spawn_app_routed(backend, &flags, move |url| route_through(url, port)).await;
-    app.create_user("Before", "before@example.com").await;
+    // Several connections open in each pool, idle when the database goes: each dies unseen.
+    let before = 4;
+    let emails: Vec<_> = (0..before).map(|i| format!("b{i}@example.com")).collect();
+    let creates = emails.iter().map(|email| app.create_user("Before", email));
+    let reads = (0..2 * before).map(|_| app.graphql("{ users { totalCount } }", json!({})));
+    let (_, reads) = tokio::join!(join_all(creates), join_all(reads));
+    for read in reads {
+        assert_no_errors(&read);
+    }
 
     proxy.cut();
     let started = Instant::now();
@@ -140,7 +150,11 @@ async fn database_outage_fails_fast_and_recovers() {
     let readyz = async || app.http().get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(readyz().await.status(), 503);
     let counts = app.write_counts().await;
-    assert_eq!(counts, (1, 1), "nothing was written during the outage");
+    assert_eq!(
+        counts,
+        (before, before),
+        "nothing was written during the outage"
+    );
 
     proxy.restore();
     let started = Instant::now();
@@ -159,7 +173,20 @@ async fn database_outage_fails_fast_and_recovers() {
     let user = app.user(&created.user.id, token).await.ok();
     assert_eq!(user.name, "After", "the projector resumed");
     assert_eq!(readyz().await.status(), 200);
-    assert_no_errors(&app.graphql("{ users { totalCount } }", json!({})).await);
+    // Once the database answers again, so does every request: no connection that died idle
+    // during the outage is handed to one.
+    let emails: Vec<_> = (0..8).map(|i| format!("after{i}@example.com")).collect();
+    let creates = emails
+        .iter()
+        .map(|email| app.try_create_user("After", email));
+    let reads = (0..16).map(|_| app.graphql("{ users { totalCount } }", json!({})));
+    let (creates, reads) = tokio::join!(join_all(creates), join_all(reads));
+    for create in creates {
+        assert!(create.is_ok(), "{create}");
+    }
+    for read in reads {
+        assert_no_errors(&read);
+    }
 }
 
 /// A command stuck behind a lock held outside the service (a psql session holding the user's row)
