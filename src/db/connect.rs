@@ -106,7 +106,8 @@ pub(super) async fn open(
         .connect_timeout(ACQUIRE_TIMEOUT)
         .test_before_acquire(false)
         .sqlx_logging(false);
-    match engine(url)? {
+    let engine = engine(url)?;
+    match engine {
         Engine::Sqlite => {
             let parsed = SqliteConnectOptions::from_str(url)
                 .map_err(|e| Reason::of_sqlx(&e).into_error(url))?;
@@ -132,9 +133,8 @@ pub(super) async fn open(
             } else {
                 SqliteSynchronous::Normal
             };
-            options.map_sqlx_sqlite_before_acquire(|connection, meta| {
-                Box::pin(async move { test_if_suspect(connection, meta).await })
-            });
+            // No server to lose: a connection is tested only after a long idle, as sqlx's are.
+            options.test_before_acquire_if_idle_for(liveness::TEST_IF_IDLE_FOR);
             options.map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -157,11 +157,13 @@ pub(super) async fn open(
     let mut db = Database::connect(options)
         .await
         .map_err(|err| Reason::of(&err).into_error(url))?;
-    db.set_metric_callback(|statement| {
-        if statement.failed {
-            liveness::statement_failed();
-        }
-    });
+    if engine == Engine::Postgres {
+        db.set_metric_callback(|statement| {
+            if statement.failed {
+                liveness::statement_failed();
+            }
+        });
+    }
     Ok(db)
 }
 

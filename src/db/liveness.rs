@@ -1,6 +1,7 @@
-//! Which pooled connections are tested (pinged) before a request gets one: any idle for a while,
-//! and any that has been idle since a statement last failed, so a connection that died unseen
-//! with its database (idle through an outage) is replaced, not handed to a request.
+//! Which pooled PostgreSQL connections are tested (pinged) before a request gets one: any idle for
+//! a while, and any that has been idle since a statement last failed, so a connection that died
+//! unseen with its database (idle through an outage) is replaced, not handed to a request.
+//! (SQLite's have no server to lose: they are tested only after a long idle.)
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 /// A connection idle this long is tested before use whatever happened meanwhile (a server may
 /// have ended it quietly); a busy one is not, unless a statement has failed since it went idle:
 /// testing every checkout was a round trip more on every statement.
-const TEST_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+pub(super) const TEST_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// When a statement last failed (nanoseconds after `epoch()`, plus one; 0: never). One for the
 /// process: a failure on one database makes the other's idle connections be tested once too, a
@@ -25,8 +26,10 @@ fn since_epoch(at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Notes that a statement failed. The failure may be the database's answer (a constraint, a
-/// lock limit), not a lost connection; then the test costs a round trip per idle connection, once.
+/// Notes that a statement failed. sea-orm says only that it failed, not why: it may be the
+/// database's answer (a taken email's unique index, a lock limit), not a lost connection. Then
+/// each connection idle since is tested once, a round trip: at worst, a load of failing
+/// statements makes every checkout test its connection, as sqlx's default does.
 pub(super) fn statement_failed() {
     let now = since_epoch(Instant::now()).saturating_add(1);
     LAST_FAILURE.fetch_max(now, Ordering::Relaxed);
