@@ -45,7 +45,14 @@ impl Pace {
     }
 
     /// The follower has read everything up to `cursor` it may: how long until it looks again.
+    /// Nothing when the log grew while it read (a wake-up waits): it reads again at once, without
+    /// asking first whether events are held back. Under a steady write load that question was
+    /// a round trip in every read's cycle, and each event waited for it before it was read; the
+    /// question is asked again when the wake-ups stop, so held-back events are still found.
     pub async fn caught_up(&mut self, db: &impl ConnectionTrait, cursor: LogPosition) -> Duration {
+        if self.woken.has_changed().unwrap_or(false) {
+            return Duration::ZERO;
+        }
         match unread_after(db, cursor).await {
             Ok(true) => {
                 let delay = self.next_recheck.min(self.most_recheck);
@@ -66,5 +73,33 @@ impl Pace {
             () = tokio::time::sleep(pause) => {}
             () = stop.cancelled() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::Database;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_follower_woken_while_it_read_reads_again_at_once_and_then_waits() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let appended = Wakeup::default();
+        let poll = Duration::from_secs(5);
+        let mut pace = Pace::new(&appended, poll);
+        let stop = CancellationToken::new();
+        assert_eq!(pace.caught_up(&db, LogPosition::START).await, poll);
+
+        // Commits during the read: no pause, and the wait that follows returns at once.
+        appended.wake();
+        appended.wake();
+        let pause = pace.caught_up(&db, LogPosition::START).await;
+        assert_eq!(pause, Duration::ZERO);
+        tokio::time::timeout(Duration::from_secs(1), pace.wait(pause, &stop))
+            .await
+            .expect("no wait");
+        // Both wakes were one burst, seen: the next look waits for its poll again.
+        assert_eq!(pace.caught_up(&db, LogPosition::START).await, poll);
     }
 }
