@@ -2,17 +2,14 @@
 
 use std::sync::LazyLock;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, SqlErr, Value};
+use sea_orm::Value;
 
 use crate::commands::decide::Change;
 use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, append, append_with,
-    in_one_statement, turn,
+    Command, CommandError, CommandHandlers, Committed, Handler, append_with, in_one_statement, turn,
 };
 use crate::domain::{self, Caller, Denied, Email, Identity, User, UserId, UserName};
-use crate::entities::users;
 use crate::events::UserEvent;
 
 /// Create a user at version 1.
@@ -61,11 +58,10 @@ impl Handler<CreateUser> for CommandHandlers {
             let values = row_values(&change.value);
             append_with(&self.db, &CREATED_IN_TURN, values, &change, caller).await?
         } else {
-            let txn = self.begin().await?;
-            insert(&txn, &change.value).await?;
-            let position = append(&txn, &change, caller).await?;
-            txn.commit().await.context("commit write transaction")?;
-            Some(position)
+            // SQLite: with the creates queued meanwhile, in one transaction.
+            self.creates_together()?
+                .create(change.clone(), caller)
+                .await?
         };
         // Nothing was written: another live user has the address.
         let taken = || CommandError::EmailTaken(change.value.email.clone());
@@ -97,8 +93,9 @@ static CREATED_IN_TURN: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The new user's row, as `CREATED_IN_TURN`'s parameters.
-fn row_values(user: &User) -> Vec<Value> {
+/// The new user's row, as `CREATED_IN_TURN`'s parameters (and the SQLite batch's rows, see
+/// `creates_together`): id, name, email, version, created_at, updated_at.
+pub(super) fn row_values(user: &User) -> Vec<Value> {
     vec![
         user.id.as_uuid().into(),
         user.name.clone().into(),
@@ -107,28 +104,6 @@ fn row_values(user: &User) -> Vec<Value> {
         user.created_at.into(),
         user.updated_at.into(),
     ]
-}
-
-/// Inserts the new user's row (SQLite). The unique index on the (lower-cased) email decides
-/// races between concurrent creates: a violation means another live user has the address.
-async fn insert(txn: &DatabaseTransaction, user: &User) -> Result<(), CommandError> {
-    let row = users::ActiveModel {
-        id: Set(user.id.as_uuid()),
-        name: Set(user.name.clone()),
-        email: Set(user.email.clone()),
-        version: Set(user.version),
-        created_at: Set(user.created_at),
-        updated_at: Set(user.updated_at),
-    };
-    match users::Entity::insert(row).exec_without_returning(txn).await {
-        Ok(_) => Ok(()),
-        Err(err) => Err(match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                CommandError::EmailTaken(user.email.clone())
-            }
-            _ => anyhow::Error::new(err).context("insert user").into(),
-        }),
-    }
 }
 
 #[cfg(test)]

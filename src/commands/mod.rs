@@ -13,6 +13,7 @@
 //! only), before the rules that would say whether the user exists.
 
 mod create_user;
+mod creates_together;
 mod decide;
 mod delete_user;
 mod turn;
@@ -33,6 +34,7 @@ use crate::events;
 use crate::signals::Wakeup;
 use crate::telemetry::{self, Fault};
 
+use creates_together::CreatesTogether;
 use decide::Change;
 use turn::Turns;
 
@@ -120,11 +122,27 @@ pub struct CommandHandlers {
     /// it is the same wake-up the log's followers wait on; on PostgreSQL a publisher
     /// (`publish_appends`) passes it on to them and `NOTIFY`s the other instances.
     committed: Wakeup,
+    /// On SQLite, the writer creates queue for (see `creates_together`).
+    creates: Option<CreatesTogether>,
 }
 
 impl CommandHandlers {
+    /// The handlers on `db`; on SQLite this starts the writer of creates, so it must run in a
+    /// tokio runtime.
     pub fn new(db: DatabaseConnection, committed: Wakeup) -> Self {
-        Self { db, committed }
+        let creates = (!in_one_statement(&db)).then(|| CreatesTogether::start(db.clone()));
+        Self {
+            db,
+            committed,
+            creates,
+        }
+    }
+
+    /// The writer of creates on SQLite (there is none on PostgreSQL).
+    fn creates_together(&self) -> anyhow::Result<&CreatesTogether> {
+        self.creates
+            .as_ref()
+            .context("creates are written together only on SQLite")
     }
 
     async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {

@@ -189,9 +189,50 @@ async fn a_page_never_contradicts_its_totals_under_writes(backend: Backend) {
     eprintln!("{reads} reads of the last page, none torn; the total moved {moves} times");
 }
 
+/// A burst of creates, four for each of 24 addresses in different letter cases, all at once
+/// (on SQLite, many of them written in one batch, duplicates beside their first): one create per
+/// address wins, every other is CONFLICT, each winner is in the write model and the log once,
+/// and reads its own write with its token.
+async fn a_burst_of_creates_admits_each_address_once(backend: Backend) {
+    const ADDRESSES: usize = 24;
+    let app = spawn_app(backend).await;
+    let attempts = (0..4 * ADDRESSES).map(|i| {
+        let app = &app;
+        let (address, attempt) = (i % ADDRESSES, i / ADDRESSES);
+        let email = match attempt % 2 {
+            0 => format!("burst{address}@example.com"),
+            _ => format!("Burst{address}@Example.COM"),
+        };
+        async move {
+            let name = format!("Burst {address} try {attempt}");
+            (address, app.try_create_user(&name, &email).await)
+        }
+    });
+    let answers = join_all(attempts).await;
+    let mut winners = vec![Vec::new(); ADDRESSES];
+    for (address, answer) in answers {
+        if answer.is_ok() {
+            winners[address].push(answer.ok());
+        } else {
+            assert_eq!(answer.code(), "CONFLICT", "{answer}");
+        }
+    }
+    for (address, won) in winners.iter().enumerate() {
+        assert_eq!(won.len(), 1, "address {address}: {won:#?}");
+    }
+    assert_eq!(app.write_counts().await, (ADDRESSES, ADDRESSES));
+    for created in winners.iter().flatten() {
+        let token = Some(created.consistency_token.as_str());
+        let read = app.user(&created.user.id, token).await.ok();
+        assert_eq!(read.name, created.user.name);
+    }
+    app.converge_exactly_once(Duration::from_secs(20)).await;
+}
+
 both_engines!(
     fifty_parallel_creates_all_succeed,
     racing_creates_of_one_email_admit_one,
+    a_burst_of_creates_admits_each_address_once,
     concurrent_creates_and_renames_project_exactly_once,
     a_page_never_contradicts_its_totals_under_writes,
 );

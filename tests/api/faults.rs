@@ -238,7 +238,84 @@ async fn a_command_stuck_behind_a_foreign_lock_gives_up_unavailable() {
     }
 }
 
+/// Creates the database refuses, among many it does not, all at once (on SQLite, written in
+/// batches with them): exactly the refused ones fail, with INTERNAL_SERVER_ERROR and not the
+/// cause, and wrote nothing (the address is free again); every other one is acknowledged, in the
+/// write model and the log once, and reads its own write.
+async fn a_create_the_database_refuses_writes_nothing_beside_the_others(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.execute_on_write_db(
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON user_events \
+         WHEN NEW.payload LIKE '%poison%' BEGIN SELECT RAISE(ABORT, 'refused poison'); END",
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF NEW.payload::text LIKE '%poison%' THEN RAISE EXCEPTION 'refused poison'; END IF; \
+         RETURN NEW; END $$",
+        vec![],
+    )
+    .await;
+    app.execute_on_write_db(
+        "SELECT 1",
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON user_events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+        vec![],
+    )
+    .await;
+    let email = |i: usize| match i % 6 {
+        0 => format!("poison{i}@example.com"),
+        _ => format!("fine{i}@example.com"),
+    };
+    let attempts = (0..48).map(|i| {
+        let app = &app;
+        async move {
+            (
+                i,
+                app.try_create_user(&format!("User {i}"), &email(i)).await,
+            )
+        }
+    });
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for (i, answer) in join_all(attempts).await {
+        if answer.is_ok() {
+            assert!(i % 6 != 0, "a poisoned create was acknowledged: {answer}");
+            acknowledged.push(answer.ok());
+            continue;
+        }
+        assert_eq!(answer.code(), "INTERNAL_SERVER_ERROR", "{answer}");
+        let told = answer.to_string();
+        assert!(
+            !told.contains("refused") && !told.contains("user_events"),
+            "{told}"
+        );
+        refused.push(i);
+    }
+    assert_eq!(refused.iter().filter(|i| *i % 6 == 0).count(), 8);
+    let count = acknowledged.len();
+    assert!(
+        count >= 20,
+        "most creates are not poisoned: {count} acknowledged"
+    );
+    assert_eq!(app.write_counts().await, (count, count));
+    for created in &acknowledged {
+        let token = Some(created.consistency_token.as_str());
+        let read = app.user(&created.user.id, token).await.ok();
+        assert_eq!(read.name, created.user.name);
+    }
+    // Nothing of a refused create stayed: its address is free.
+    app.execute_on_write_db(
+        "DROP TRIGGER refuse_poison",
+        "DROP TRIGGER refuse_poison ON user_events",
+        vec![],
+    )
+    .await;
+    for i in &refused {
+        app.create_user(&format!("Again {i}"), &email(*i)).await;
+    }
+    app.converge_exactly_once(Duration::from_secs(20)).await;
+}
+
 both_engines!(
     kill_9_under_write_load_loses_no_acknowledged_write,
+    a_create_the_database_refuses_writes_nothing_beside_the_others,
     a_malformed_event_is_reported_not_skipped,
 );
