@@ -22,6 +22,7 @@ use sea_orm::prelude::Uuid;
 use sea_orm::sea_query::{Alias, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument as _;
 
 use crate::commands::CommandError;
 use crate::commands::create_user::row_values;
@@ -46,6 +47,8 @@ struct Queued {
     correlation_id: String,
     /// The event's position, `None` when the address was taken.
     outcome: oneshot::Sender<Result<Option<LogPosition>, CommandError>>,
+    /// The caller's span (its command's `dispatch`), which the batch's statements are traced in.
+    span: tracing::Span,
 }
 
 impl CreatesTogether {
@@ -69,6 +72,7 @@ impl CreatesTogether {
             actor: caller.identity.actor().to_owned(),
             correlation_id: caller.correlation_id.to_string(),
             outcome,
+            span: tracing::Span::current(),
         };
         let gone = || CommandError::from(anyhow::anyhow!("the SQLite create writer has stopped"));
         self.queue.send(queued).await.map_err(|_| gone())?;
@@ -80,13 +84,14 @@ impl CreatesTogether {
 async fn write_batches(db: DatabaseConnection, mut queued: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MOST_PER_BATCH);
     while queued.recv_many(&mut batch, MOST_PER_BATCH).await > 0 {
-        match write(&db, &batch).await {
+        match write(&db, &batch).instrument(traced(&batch)).await {
             Ok(positions) => tell(batch.drain(..), positions),
             // A statement failed and nothing was written: each create again on its own, so
             // one that the database refuses fails alone.
             Err(Failed::Refused(_)) if batch.len() > 1 => {
                 for create in batch.drain(..) {
-                    let written = write(&db, std::slice::from_ref(&create)).await;
+                    let alone = std::slice::from_ref(&create);
+                    let written = write(&db, alone).instrument(traced(alone)).await;
                     match written {
                         Ok(position) => tell([create], position),
                         Err(failed) => tell_failed([create], failed.cause()),
@@ -96,6 +101,16 @@ async fn write_batches(db: DatabaseConnection, mut queued: mpsc::Receiver<Queued
             Err(failed) => tell_failed(batch.drain(..), failed.cause()),
         }
     }
+}
+
+/// The span `batch`'s statements are traced in: a child of its first create's `dispatch` span,
+/// following from the others', so each request's trace reaches the SQL that wrote it.
+fn traced(batch: &[Queued]) -> tracing::Span {
+    let span = tracing::info_span!(parent: &batch[0].span, "batch", creates = batch.len());
+    for create in &batch[1..] {
+        span.follows_from(&create.span);
+    }
+    span
 }
 
 /// Tells each of `creates` its position (`None`: the address was taken).
