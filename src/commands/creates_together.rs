@@ -11,7 +11,8 @@
 //! the batch took) leaves that create out (`ON CONFLICT DO NOTHING`; its caller is told
 //! `EmailTaken`), and the rest are written. A statement that fails rolls the batch back, and then
 //! each of its creates is written again on its own, so one the database refuses fails alone. A
-//! failed commit is not tried again (its outcome is unknown): each caller of the batch is told.
+//! batch whose transaction could not begin, or whose commit failed (its outcome is unknown), is
+//! not tried again: each of its callers is told.
 //! Callers hear only after the commit, so no acknowledged create can be lost. The writer is a
 //! task of its own, so a caller that goes away does not cut a batch short.
 
@@ -88,7 +89,7 @@ async fn write_batches(db: DatabaseConnection, mut queued: mpsc::Receiver<Queued
             Ok(positions) => tell(batch.drain(..), positions),
             // A statement failed and nothing was written: each create again on its own, so
             // one that the database refuses fails alone.
-            Err(Failed::Refused(_)) if batch.len() > 1 => {
+            Err(Failed::Statement(_)) if batch.len() > 1 => {
                 for create in batch.drain(..) {
                     let alone = std::slice::from_ref(&create);
                     let written = write(&db, alone).instrument(traced(alone)).await;
@@ -138,8 +139,11 @@ fn tell_failed(creates: impl IntoIterator<Item = Queued>, err: anyhow::Error) {
 
 /// How writing a batch failed.
 enum Failed {
-    /// Before the commit: the transaction was rolled back, nothing of the batch was written.
-    Refused(anyhow::Error),
+    /// No transaction began (no connection within the pool's wait, the file locked by another
+    /// process): trying each create again would wait as long once per create, so it is not.
+    Begin(anyhow::Error),
+    /// A statement of the batch: the transaction was rolled back, nothing of it was written.
+    Statement(anyhow::Error),
     /// The commit itself: the outcome is unknown, so the batch is not tried again.
     Commit(anyhow::Error),
 }
@@ -147,7 +151,7 @@ enum Failed {
 impl Failed {
     fn cause(self) -> anyhow::Error {
         match self {
-            Failed::Refused(err) | Failed::Commit(err) => err,
+            Failed::Begin(err) | Failed::Statement(err) | Failed::Commit(err) => err,
         }
     }
 }
@@ -161,8 +165,8 @@ async fn write(
     let txn = crate::db::begin_write(db)
         .await
         .context("begin write transaction")
-        .map_err(Failed::Refused)?;
-    let mut positions = write_in(&txn, batch).await.map_err(Failed::Refused)?;
+        .map_err(Failed::Begin)?;
+    let mut positions = write_in(&txn, batch).await.map_err(Failed::Statement)?;
     txn.commit()
         .await
         .context("commit write transaction")
