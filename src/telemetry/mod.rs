@@ -30,6 +30,20 @@ pub use metrics::{CONTENT_TYPE, LiveGauges, MAX_OPERATION_NAMES, Metrics, Open, 
 /// `--log-level`) and, with `--otlp-endpoint`, the export of spans. Keep the returned `Tracer`
 /// until the end, then `shutdown` it to send the last spans.
 pub fn init(config: &Telemetry) -> anyhow::Result<Tracer> {
+    let provider = config
+        .otlp_endpoint
+        .as_ref()
+        .map(traces::otlp)
+        .transpose()?;
+    subscriber(config, provider.as_ref()).try_init()?;
+    Ok(Tracer(provider))
+}
+
+/// The log layer and, with a `provider`, the span exporter's.
+fn subscriber(
+    config: &Telemetry,
+    provider: Option<&SdkTracerProvider>,
+) -> Box<dyn tracing::Subscriber + Send + Sync> {
     let filter = || {
         EnvFilter::try_from_default_env()
             .or_else(|_| EnvFilter::try_new(&config.log_level))
@@ -52,19 +66,13 @@ pub fn init(config: &Telemetry) -> anyhow::Result<Tracer> {
     // sea-orm's span per SQL statement is for traces: the log has no use for it, so without an
     // exporter no layer asks for it and it is never made.
     let no_statements = filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("sea_orm")));
-    let provider = config
-        .otlp_endpoint
-        .as_ref()
-        .map(traces::otlp)
-        .transpose()?;
-    let spans = provider
-        .as_ref()
-        .map(|p| traces::layer(p).with_filter(filter()));
-    tracing_subscriber::registry()
-        .with(log.with_filter(filter().and(no_statements)))
-        .with(spans)
-        .try_init()?;
-    Ok(Tracer(provider))
+    let logged = tracing_subscriber::registry().with(log.with_filter(filter().and(no_statements)));
+    // Not `.with(Option<layer>)`: a `None` layer is interested in every callsite, so each span
+    // of every request would be made, entered and closed in the registry for nobody.
+    match provider {
+        Some(p) => Box::new(logged.with(traces::layer(p).with_filter(filter()))),
+        None => Box::new(logged),
+    }
 }
 
 /// The span exporter, if any: `shutdown` sends what it still holds.
@@ -161,5 +169,27 @@ impl Fault {
             Fault::Unavailable(_) => "unavailable",
             Fault::Unexpected(_) => "error",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_exporter_a_span_below_the_log_level_is_never_made() {
+        if std::env::var_os("RUST_LOG").is_some() {
+            return; // RUST_LOG wins over the level this test sets.
+        }
+        let config = Telemetry {
+            log_level: "warn".to_owned(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
+        };
+        tracing::subscriber::with_default(subscriber(&config, None), || {
+            assert!(tracing::info_span!("request").is_disabled());
+            assert!(tracing::info_span!(target: "sea_orm::driver", "statement").is_disabled());
+            assert!(!tracing::warn_span!("shown").is_disabled());
+        });
     }
 }
