@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::HttpLimits;
 use crate::domain::CorrelationId;
 use crate::graphql::AppSchema;
-use crate::telemetry::{self, Metrics};
+use crate::telemetry;
 
 pub use browsers::Browsers;
 pub use health::Readiness;
@@ -60,12 +60,6 @@ impl std::ops::Deref for Shared {
 impl axum::extract::FromRef<Shared> for Scrape {
     fn from_ref(state: &Shared) -> Self {
         state.scrape.clone()
-    }
-}
-
-impl axum::extract::FromRef<Shared> for Arc<Metrics> {
-    fn from_ref(state: &Shared) -> Self {
-        state.scrape.metrics.clone()
     }
 }
 
