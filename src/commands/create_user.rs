@@ -7,7 +7,7 @@ use sea_orm::Value;
 
 use crate::commands::decide::Change;
 use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, append_with, in_one_statement, turn,
+    Command, CommandError, CommandHandlers, Committed, Handler, append_with, turn,
 };
 use crate::domain::{self, Caller, Denied, Email, Identity, User, UserId, UserName};
 use crate::events::UserEvent;
@@ -53,15 +53,14 @@ impl Handler<CreateUser> for CommandHandlers {
         caller: &Caller,
     ) -> Result<Committed<User>, CommandError> {
         let change = decide(&command, UserId::new(), domain::now());
-        let appended = if in_one_statement(&self.db) {
-            // No BEGIN, no COMMIT: the statement is its own transaction.
-            let values = row_values(&change.value);
-            append_with(&self.db, &CREATED_IN_TURN, values, &change, caller).await?
-        } else {
+        let appended = match &self.creates {
             // SQLite: with the creates queued meanwhile, in one transaction.
-            self.creates_together()?
-                .create(change.clone(), caller)
-                .await?
+            Some(together) => together.create(change.clone(), caller).await?,
+            // PostgreSQL: no BEGIN, no COMMIT: the statement is its own transaction.
+            None => {
+                let values = row_values(&change.value);
+                append_with(&self.db, &CREATED_IN_TURN, values, &change, caller).await?
+            }
         };
         // Nothing was written: another live user has the address.
         let taken = || CommandError::EmailTaken(change.value.email.clone());

@@ -122,7 +122,8 @@ pub struct CommandHandlers {
     /// it is the same wake-up the log's followers wait on; on PostgreSQL a publisher
     /// (`publish_appends`) passes it on to them and `NOTIFY`s the other instances.
     committed: Wakeup,
-    /// On SQLite, the writer creates queue for (see `creates_together`).
+    /// On SQLite, the writer creates queue for (see `creates_together`); none on PostgreSQL,
+    /// where a create is one statement.
     creates: Option<CreatesTogether>,
 }
 
@@ -136,13 +137,6 @@ impl CommandHandlers {
             committed,
             creates,
         }
-    }
-
-    /// The writer of creates on SQLite (there is none on PostgreSQL).
-    fn creates_together(&self) -> anyhow::Result<&CreatesTogether> {
-        self.creates
-            .as_ref()
-            .context("creates are written together only on SQLite")
     }
 
     async fn begin(&self) -> anyhow::Result<DatabaseTransaction> {
