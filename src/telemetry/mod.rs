@@ -15,11 +15,12 @@ use std::time::Instant;
 use futures::StreamExt as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Instrument as _;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, Telemetry};
 
@@ -30,41 +31,94 @@ pub use metrics::{CONTENT_TYPE, LiveGauges, MAX_OPERATION_NAMES, Metrics, Open, 
 /// `--log-level`) and, with `--otlp-endpoint`, the export of spans. Keep the returned `Tracer`
 /// until the end, then `shutdown` it to send the last spans.
 pub fn init(config: &Telemetry) -> anyhow::Result<Tracer> {
-    let filter = || {
-        EnvFilter::try_from_default_env()
-            .or_else(|_| EnvFilter::try_new(&config.log_level))
-            .unwrap_or_else(|_| EnvFilter::new("info"))
+    let provider = config
+        .otlp_endpoint
+        .as_ref()
+        .map(traces::otlp)
+        .transpose()?;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = Log {
+        format: config.log_format,
+        ansi: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let stderr = std::io::stderr;
-    let log = match config.log_format {
+    subscriber(filter, log, std::io::stderr, provider.as_ref()).try_init()?;
+    Ok(Tracer(provider))
+}
+
+/// How the log is written.
+#[derive(Debug, Clone, Copy)]
+struct Log {
+    format: LogFormat,
+    ansi: bool,
+}
+
+/// Everything goes through `filter`, as a global filter; then the log (without sea-orm's span per
+/// SQL statement, which is for traces) to `writer` and, with a `provider`, every span to the
+/// exporter.
+///
+/// The filters are global, not per layer, wherever one layer is enough. A per-layer filter
+/// carries its verdict from `enabled` to the event in a thread-local, and a callsite whose
+/// interest is cached as "always" skips `enabled`: it reads whatever verdict the last `enabled`
+/// call on that thread left. sqlx asks `log::log_enabled!` after every statement, which goes to
+/// `enabled` through `tracing-log` with a target the log level refuses, so the next event on that
+/// thread was dropped (tokio-rs/tracing#2519): at `warn,cqrs_users=info`, the in-memory model's
+/// "loaded" line, logged after its load's commit, never appeared. With the global filter a
+/// refused callsite stops there and leaves no verdict behind; and no span below the level is
+/// made in the registry for nobody.
+fn subscriber<W>(
+    filter: EnvFilter,
+    log: Log,
+    writer: W,
+    provider: Option<&SdkTracerProvider>,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filtered = tracing_subscriber::registry().with(filter);
+    match provider {
+        None => Box::new(
+            filtered
+                .with(filter_fn(not_a_statement))
+                .with(log_layer(log, writer)),
+        ),
+        // Here the log and the exporter want different spans, so the log's filter is its own.
+        // The exporter's takes everything: a layer without one would lose the spans the log's
+        // refuses, and with it some layer accepts every callsite the global filter lets through,
+        // so no refusal is left behind on a thread.
+        Some(p) => Box::new(
+            filtered
+                .with(log_layer(log, writer).with_filter(filter_fn(not_a_statement)))
+                .with(traces::layer(p).with_filter(LevelFilter::TRACE)),
+        ),
+    }
+}
+
+/// Whether `meta` is not sea-orm's span of a SQL statement.
+fn not_a_statement(meta: &tracing::Metadata<'_>) -> bool {
+    !(meta.is_span() && meta.target().starts_with("sea_orm"))
+}
+
+/// The log's layer: text (in colour on a terminal) or JSON, one line per event, to `writer`.
+fn log_layer<S, W>(log: Log, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    match log.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(writer)
+            .with_ansi(log.ansi)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
-            .with_writer(stderr)
+            .with_writer(writer)
             .boxed(),
-    };
-    // sea-orm's span per SQL statement is for traces: the log has no use for it, so without an
-    // exporter no layer asks for it and it is never made.
-    let no_statements = filter_fn(|meta| !(meta.is_span() && meta.target().starts_with("sea_orm")));
-    let provider = config
-        .otlp_endpoint
-        .as_ref()
-        .map(traces::otlp)
-        .transpose()?;
-    let spans = provider
-        .as_ref()
-        .map(|p| traces::layer(p).with_filter(filter()));
-    tracing_subscriber::registry()
-        .with(log.with_filter(filter().and(no_statements)))
-        .with(spans)
-        .try_init()?;
-    Ok(Tracer(provider))
+    }
 }
 
 /// The span exporter, if any: `shutdown` sends what it still holds.
@@ -160,6 +214,80 @@ impl Fault {
         match self {
             Fault::Unavailable(_) => "unavailable",
             Fault::Unexpected(_) => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use super::*;
+
+    /// A log writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    const TEXT: Log = Log {
+        format: LogFormat::Text,
+        ansi: false,
+    };
+
+    #[test]
+    fn without_an_exporter_a_span_below_the_log_level_is_never_made() {
+        let subscriber = subscriber(EnvFilter::new("warn"), TEXT, std::io::sink, None);
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::info_span!("request").is_disabled());
+            assert!(tracing::info_span!(target: "sea_orm::driver", "statement").is_disabled());
+            assert!(!tracing::warn_span!("shown").is_disabled());
+        });
+    }
+
+    /// What sqlx does after every statement (a `log` level check the log level refuses) must not
+    /// drop the next line the level lets through, with or without an exporter.
+    #[test]
+    fn a_refused_log_check_does_not_drop_the_next_line() {
+        // `log` records reach tracing as the server's do (`try_init` installs the same bridge).
+        let _ = tracing_log::LogTracer::init();
+        let exporter = SdkTracerProvider::builder().build();
+        for provider in [None, Some(&exporter)] {
+            let captured = Captured::default();
+            let filter = EnvFilter::new("warn,cqrs_users=info");
+            let writer = captured.clone();
+            let subscriber = subscriber(filter, TEXT, move || writer.clone(), provider);
+            tracing::subscriber::with_default(subscriber, || {
+                for round in 0..3 {
+                    assert!(!log::log_enabled!(target: "sqlx::query", log::Level::Info));
+                    tracing::info!(target: "cqrs_users", round, "model loaded");
+                }
+            });
+            let text = captured.text();
+            for round in 0..3 {
+                assert!(
+                    text.contains(&format!("model loaded round={round}")),
+                    "exporter {}: round {round} missing from the log:\n{text}",
+                    provider.is_some()
+                );
+            }
         }
     }
 }
