@@ -8,11 +8,13 @@ use sea_orm::DatabaseConnection;
 use crate::load::{CREATE_MUTATION, post, random_user, user_body};
 use crate::postgres::projection_lag;
 
-/// Lag samples: events behind, and the oldest unapplied event's wait in ms.
+/// Lag samples: events behind, and the oldest unapplied event's wait in ms; and how long after
+/// each sample's checkpoint read its log read came, in µs.
 #[derive(Default)]
 pub struct Lag {
     pub events: Vec<u32>,
     pub ms: Vec<u32>,
+    pub gap_us: Vec<u32>,
 }
 
 /// Samples the projection's lag every 10 ms until `phase` has passed since `started`.
@@ -27,12 +29,14 @@ pub async fn sample_lag(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while started.elapsed() < phase {
         tick.tick().await;
-        let (events, ms) = projection_lag(write, read).await?;
+        let (events, ms, gap_ms) = projection_lag(write, read).await?;
         lag.events.push(events as u32);
-        lag.ms.push(ms.round() as u32);
+        lag.ms.push(ms.max(0.0).round() as u32);
+        lag.gap_us.push((gap_ms.max(0.0) * 1e3).round() as u32);
     }
     lag.events.sort_unstable();
     lag.ms.sort_unstable();
+    lag.gap_us.sort_unstable();
     Ok(lag)
 }
 
