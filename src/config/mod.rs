@@ -241,7 +241,7 @@ pub enum ReadModel {
 /// Server-side limits on every PostgreSQL session of the service (`SET` at connect), so that no
 /// transaction of a frozen, partitioned or stuck instance stays open without bound: an open
 /// transaction holds row and advisory locks, and its id holds back every reader of the log.
-/// 0 turns a limit off. SQLite has its own busy timeout and one process.
+/// 0 turns a limit off. On SQLite only the lock limit applies, as its busy timeout.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct SessionLimits {
     /// A transaction left idle this long is ended by the server (its session closed), in
@@ -256,9 +256,10 @@ pub struct SessionLimits {
     )]
     pub db_idle_in_transaction_timeout_ms: u64,
 
-    /// The longest wait for a lock (a user's turn, a row, the lease), in milliseconds; the
-    /// request then fails with SERVICE_UNAVAILABLE instead of hanging behind something the other
-    /// limits do not bound (a psql session, a migration). 0: off.
+    /// The longest wait for a lock (a user's turn, a row, the lease; on SQLite the file's write
+    /// lock another process holds), in milliseconds; the request then fails with
+    /// SERVICE_UNAVAILABLE instead of hanging behind something the other limits do not bound (a
+    /// psql session, a migration, a `sqlite3` shell). 0: off.
     #[arg(
         long,
         env = "DB_LOCK_TIMEOUT_MS",

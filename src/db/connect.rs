@@ -16,8 +16,6 @@ use crate::db::{Pool, liveness, redact};
 
 /// How long a request waits for a pooled connection before it fails (fast, with a clear error).
 pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long SQLite waits for another connection's lock before `database is locked`.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// TCP keepalives the server sends on each session (seconds idle, seconds between probes, probes):
 /// a session whose instance's host died or was cut off is closed within about 25 s, rolling
@@ -135,11 +133,12 @@ pub(super) async fn open(
             };
             // No server to lose: a connection is tested only after a long idle, as sqlx's are.
             options.test_before_acquire_if_idle_for(liveness::TEST_IF_IDLE_FOR);
+            let busy_timeout = sqlite_busy_timeout(limits);
             options.map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(synchronous)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .busy_timeout(busy_timeout)
             });
         }
         Engine::Postgres => {
@@ -177,6 +176,17 @@ async fn test_if_suspect<C: sqlx::Connection>(
         connection.ping().await?;
     }
     Ok(true)
+}
+
+/// How long a SQLite statement waits for a lock another connection holds (another process
+/// writing the file: a second server, an operator's rebuild, a `sqlite3` shell) before it fails
+/// with `database is locked`: `--db-lock-timeout-ms`, as PostgreSQL's `lock_timeout`; with 0 (off)
+/// the longest SQLite takes (its timeout is a C `int` of milliseconds, about 24 days).
+fn sqlite_busy_timeout(limits: &SessionLimits) -> Duration {
+    match limits.db_lock_timeout_ms {
+        0 => Duration::from_millis(i32::MAX as u64),
+        ms => Duration::from_millis(ms.min(i32::MAX as u64)),
+    }
 }
 
 /// The settings every PostgreSQL session starts with (see `SessionLimits`).

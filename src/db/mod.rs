@@ -252,11 +252,27 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::Tls(_) => true,
-                sqlx::Error::Database(db) => db.code().is_some_and(|c| GAVE_UP.contains(&&*c)),
+                sqlx::Error::Database(db) => {
+                    match db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                        Some(sqlite) => sqlite_gave_up(sqlite),
+                        None => db.code().is_some_and(|c| GAVE_UP.contains(&&*c)),
+                    }
+                }
                 _ => false,
             },
             _ => false,
         })
+}
+
+/// Whether SQLite gave up waiting for a lock another connection held past the busy timeout
+/// (`--db-lock-timeout-ms`): `SQLITE_BUSY` or `SQLITE_LOCKED`, with any extended code.
+fn sqlite_gave_up(err: &sea_orm::sqlx::sqlite::SqliteError) -> bool {
+    use sea_orm::sqlx::error::DatabaseError as _;
+    const BUSY: i32 = 5;
+    const LOCKED: i32 = 6;
+    err.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, BUSY | LOCKED))
 }
 
 /// The URL without its password, for logs and errors.
