@@ -30,6 +30,7 @@ use crate::commands::create_user::row_values;
 use crate::commands::decide::Change;
 use crate::domain::{Caller, LogPosition, User};
 use crate::entities::{user_events, users};
+use crate::events;
 use crate::telemetry::Fault;
 
 /// Most creates one batch writes: 7 parameters an event keep a statement far under SQLite's
@@ -44,8 +45,7 @@ pub(super) struct CreatesTogether {
 /// A create waiting to be written, with where to say how it went.
 struct Queued {
     change: Change<User>,
-    actor: String,
-    correlation_id: String,
+    caller: Caller,
     /// The event's position, `None` when the address was taken.
     outcome: oneshot::Sender<Result<Option<LogPosition>, CommandError>>,
     /// The caller's span (its command's `dispatch`), which the batch's statements are traced in.
@@ -70,8 +70,7 @@ impl CreatesTogether {
         let (outcome, told) = oneshot::channel();
         let queued = Queued {
             change,
-            actor: caller.identity.actor().to_owned(),
-            correlation_id: caller.correlation_id.to_string(),
+            caller: caller.clone(),
             outcome,
             span: tracing::Span::current(),
         };
@@ -233,29 +232,19 @@ async fn append_events(
     use user_events::Column as C;
     let mut insert = Query::insert()
         .into_table(Alias::new("user_events"))
-        .columns([
-            C::UserId,
-            C::Version,
-            C::EventType,
-            C::Payload,
-            C::OccurredAt,
-            C::Actor,
-            C::CorrelationId,
-        ])
+        .columns(events::EVENT_COLUMNS)
         .returning(Query::returning().columns([C::UserId, C::TxId, C::Position]))
         .to_owned();
     for create in written {
         let change = &create.change;
-        let payload = serde_json::to_value(&change.event).context("encode event")?;
-        insert.values([
-            change.user_id.as_uuid().into(),
-            change.version.into(),
-            change.event.kind().into(),
-            payload.into(),
-            change.occurred_at.into(),
-            create.actor.clone().into(),
-            create.correlation_id.clone().into(),
-        ])?;
+        let row = events::event_values(
+            change.user_id,
+            change.version,
+            change.occurred_at,
+            &change.event,
+            &create.caller,
+        )?;
+        insert.values(row.map(Into::into))?;
     }
     let rows = db.query_all(&insert).await?;
     rows.iter()

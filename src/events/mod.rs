@@ -129,15 +129,7 @@ pub async fn append_with(
     caller: &Caller,
 ) -> anyhow::Result<Option<LogPosition>> {
     let WithChange { ctes, mut values } = with;
-    let event_values: [Value; 7] = [
-        user_id.as_uuid().into(),
-        version.into(),
-        event.kind().into(),
-        serde_json::to_value(event).context("encode event")?.into(),
-        occurred_at.into(),
-        caller.identity.actor().into(),
-        caller.correlation_id.to_string().into(),
-    ];
+    let event_values = event_values(user_id, version, occurred_at, event, caller)?;
     let first = values.len() + 1;
     let params: Vec<String> = (first..first + event_values.len())
         .map(|n| format!("${n}"))
@@ -168,6 +160,38 @@ pub async fn append_with(
         .try_get("", "position")
         .context("read the appended event's position")?;
     Ok(Some(LogPosition::new(tx_id, seq)))
+}
+
+/// The columns of an event's row as a command writes it, in [`event_values`]' order.
+pub const EVENT_COLUMNS: [user_events::Column; 7] = [
+    user_events::Column::UserId,
+    user_events::Column::Version,
+    user_events::Column::EventType,
+    user_events::Column::Payload,
+    user_events::Column::OccurredAt,
+    user_events::Column::Actor,
+    user_events::Column::CorrelationId,
+];
+
+/// The row that appends `event` as the user's `version`, caused by `caller`, in
+/// [`EVENT_COLUMNS`]' order: [`append_with`]'s parameters, and the rows of a batch of SQLite
+/// creates. The database numbers it (`tx_id`, `position`).
+pub fn event_values(
+    user_id: UserId,
+    version: i32,
+    occurred_at: DateTime<Utc>,
+    event: &UserEvent,
+    caller: &Caller,
+) -> anyhow::Result<[Value; 7]> {
+    Ok([
+        user_id.as_uuid().into(),
+        version.into(),
+        event.kind().into(),
+        serde_json::to_value(event).context("encode event")?.into(),
+        occurred_at.into(),
+        caller.identity.actor().into(),
+        caller.correlation_id.to_string().into(),
+    ])
 }
 
 /// The position of the user's latest event, if the user has any.
