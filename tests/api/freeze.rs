@@ -36,7 +36,7 @@ async fn a_leader_frozen_in_its_batch_stalls_nobody_for_long() {
     .await;
     app.start().await;
 
-    let load = Load::start(app.address(), 6);
+    let load = Load::start_renaming(app.address(), 6);
     let caught = stop_when(&frozen, &app.read_db, "projector").await;
     eprintln!("leader stopped inside its batch transaction after {caught} tries");
 
@@ -69,7 +69,7 @@ async fn an_instance_frozen_in_its_commands_stalls_nobody_for_long() {
         return;
     };
     let frozen = Served::start(binary(&app));
-    let load = Load::start(&frozen.address, 8);
+    let load = Load::start_renaming(&frozen.address, 8);
     let caught = stop_when(&frozen, &app.write_db, "write").await;
     eprintln!("instance stopped inside a command's transaction after {caught} tries");
 
@@ -94,11 +94,14 @@ fn binary(app: &TestApp) -> std::process::Command {
 }
 
 /// Stops the process at a moment when one of its `pool` sessions is inside a transaction that
-/// has a transaction id; how many tries it took.
+/// has a transaction id and waits for the process (between statements: a statement alone, in
+/// its implicit transaction, commits whether the process runs or not); how many tries it took.
+/// The load renames as well as creates, so both commands and the projector's batches are such
+/// transactions (a run of creates is one statement each).
 async fn stop_when(frozen: &Served, db: &DatabaseConnection, pool: &str) -> usize {
     let sql = format!(
         "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE application_name = 'cqrs-users {pool} pid {}' AND xact_start IS NOT NULL \
+         WHERE application_name = 'cqrs-users {pool} pid {}' AND state = 'idle in transaction' \
          AND backend_xid IS NOT NULL",
         frozen.pid()
     );

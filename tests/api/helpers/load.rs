@@ -8,8 +8,9 @@ use tokio::task::JoinHandle;
 
 use crate::helpers::Client;
 
-/// `writers` clients, each creating users one after another; a request that fails or is not
-/// answered within 2 s is not acknowledged, and the client goes on.
+/// `writers` clients, each creating users one after another (and renaming each, with
+/// [`Load::start_renaming`]); a request that fails or is not answered within 2 s is not
+/// acknowledged, and the client goes on.
 pub struct Load {
     stop: Arc<AtomicBool>,
     acknowledged: Arc<Mutex<Vec<String>>>,
@@ -18,6 +19,16 @@ pub struct Load {
 
 impl Load {
     pub fn start(address: &str, writers: usize) -> Load {
+        Self::started(address, writers, false)
+    }
+
+    /// As [`Load::start`], each user renamed once after its creation: the log mixes creates and
+    /// renames, so commands and the projector's batches are transactions of several statements.
+    pub fn start_renaming(address: &str, writers: usize) -> Load {
+        Self::started(address, writers, true)
+    }
+
+    fn started(address: &str, writers: usize, renaming: bool) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acknowledged = Arc::new(Mutex::new(Vec::new()));
         let http = reqwest::Client::builder()
@@ -36,6 +47,9 @@ impl Load {
                         }
                         let (name, email) = (format!("L{w} #{i}"), format!("l{w}n{i}@example.com"));
                         if let Some(id) = client.try_create(&name, &email).await {
+                            if renaming {
+                                client.try_rename(&id, &format!("{name} renamed")).await;
+                            }
                             acknowledged.lock().unwrap().push(id);
                         }
                     }
@@ -63,18 +77,32 @@ impl Client {
     /// The new user's id, if the server acknowledged it; `None` on any failure.
     async fn try_create(&self, name: &str, email: &str) -> Option<String> {
         let input = serde_json::json!({ "input": { "name": name, "email": email } });
-        let body = serde_json::json!({ "query": crate::helpers::CREATE_USER, "variables": input });
+        let body = self.try_post(crate::helpers::CREATE_USER, input).await?;
+        Some(
+            body["data"]["createUser"]["user"]["id"]
+                .as_str()?
+                .to_owned(),
+        )
+    }
+
+    /// Renames the user; whatever the answer, or none.
+    async fn try_rename(&self, id: &str, name: &str) {
+        let input = serde_json::json!({ "input": { "id": id, "name": name } });
+        self.try_post(crate::helpers::UPDATE_USER_NAME, input).await;
+    }
+
+    async fn try_post(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Option<serde_json::Value> {
+        let body = serde_json::json!({ "query": query, "variables": variables });
         let response = self
             .http()
             .post(self.url("/graphql"))
             .json(&body)
             .send()
             .await;
-        let body: serde_json::Value = response.ok()?.json().await.ok()?;
-        Some(
-            body["data"]["createUser"]["user"]["id"]
-                .as_str()?
-                .to_owned(),
-        )
+        response.ok()?.json().await.ok()
     }
 }
