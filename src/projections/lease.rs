@@ -47,6 +47,11 @@ impl Lease {
         &self.holder
     }
 
+    /// The projection this lease is on.
+    pub(super) fn projection(&self) -> &'static str {
+        self.projection
+    }
+
     /// Who holds (or last held) the lease, expired or not.
     pub async fn current_holder(&self, db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
         let row = projection_leases::Entity::find_by_id(self.projection.to_owned())
@@ -121,16 +126,19 @@ impl Lease {
         Ok(db.execute(&upsert).await?.rows_affected() == 1)
     }
 
-    fn ttl_ms(&self) -> i64 {
+    pub(super) fn ttl_ms(&self) -> i64 {
         i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX / 2)
     }
 }
+
+/// PostgreSQL's clock in milliseconds since the Unix epoch, as SQL (see [`now_ms`]).
+pub(super) const POSTGRES_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 /// The database's clock in milliseconds since the Unix epoch, so instances' clocks never matter.
 /// The one expression the query builder cannot write for both engines.
 pub(super) fn now_ms(backend: DbBackend) -> Expr {
     Expr::cust(match backend {
-        DbBackend::Postgres => "(extract(epoch from clock_timestamp()) * 1000)::bigint",
+        DbBackend::Postgres => POSTGRES_NOW_MS,
         _ => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
     })
 }

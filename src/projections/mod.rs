@@ -3,12 +3,14 @@
 //! One instance at a time projects: the holder of the `users_view` [`Lease`]. It applies a batch of
 //! events and stores its checkpoint in the read database in the same transaction, renewing the
 //! lease inside that transaction, so a batch is applied entirely or not at all, no event is applied
-//! twice, and an instance that lost the lease cannot commit. It reads the log with
+//! twice, and an instance that lost the lease cannot commit (a run of creates on PostgreSQL is
+//! all of that in one statement: `at_once`). It reads the log with
 //! `events::read_after`, which never returns an event while an earlier one may still commit, so it
 //! never skips one. It sleeps until the log grows (`Wakeup`), with a slow poll as a safety net,
 //! and stops between batches when asked to. Other instances follow the stored checkpoint and take
 //! over when the lease expires.
 
+mod at_once;
 mod checkpoint;
 mod lease;
 mod memory;
@@ -36,6 +38,7 @@ pub use memory::{MemoryModel, MemoryStatus};
 pub use rebuild::rebuild;
 pub use status::{Status, snapshot, status};
 
+use at_once::AtOnce;
 use checkpoint::{record_failure, save_counts_and_checkpoint};
 
 /// The checkpoint and lease name of the `users_view` projection.
@@ -276,13 +279,26 @@ impl Projector {
 
     /// Applies `batch`, whose last event is at `last`, in one transaction with the checkpoint
     /// and the view's counts (`counts` as this leader stored them last, or loaded here); the
-    /// counts stored.
+    /// counts stored. A run of creates with the counts known is one statement (`at_once`).
     async fn apply(
         &self,
         batch: &[events::RecordedEvent],
         last: LogPosition,
         counts: Option<users_view_stats::Model>,
     ) -> Result<users_view_stats::Model, ProjectionError> {
+        if let Some(stored) = &counts
+            && at_once::fits(self.read_db.get_database_backend(), batch)
+        {
+            match at_once::apply_creates(&self.read_db, &self.lease, stored, batch, last).await? {
+                AtOnce::Applied(stats) => {
+                    tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
+                    return Ok(stats);
+                }
+                AtOnce::LostLease => return Err(ProjectionError::LostLease),
+                // The explicit transaction below finds the same and names the event.
+                AtOnce::DoesNotFit => {}
+            }
+        }
         let txn = begin_write(&self.read_db).await?;
         if !self.lease.renew(&txn).await? {
             return Err(ProjectionError::LostLease);

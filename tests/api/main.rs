@@ -32,6 +32,7 @@ mod observability;
 mod ordering;
 mod persisted_queries;
 mod playground;
+mod projector_batches;
 mod readme;
 mod rebuild;
 mod restart;
