@@ -62,8 +62,9 @@ pub(super) enum AtOnce {
     Applied(users_view_stats::Model),
     /// The lease is not ours: nothing was written.
     LostLease,
-    /// A row was in the view already (or the counts' row is missing): nothing was written; the
-    /// explicit transaction says which event.
+    /// A row was in the view already, the counts' row is missing, or the batch is not all
+    /// creates: nothing was written; the explicit transaction applies it or says which event
+    /// does not fit.
     DoesNotFit,
 }
 
@@ -97,9 +98,9 @@ pub(super) async fn apply_creates(
     last: LogPosition,
 ) -> Result<AtOnce, DbErr> {
     let mut ordinal = counts.created_count;
-    let rows: Vec<Row<'_>> = batch
+    let rows: Option<Vec<Row<'_>>> = batch
         .iter()
-        .filter_map(|event| match &event.event {
+        .map(|event| match &event.event {
             UserEvent::UserCreated { name, email } => {
                 ordinal += 1;
                 Some(Row {
@@ -114,6 +115,11 @@ pub(super) async fn apply_creates(
             _ => None,
         })
         .collect();
+    // An event that is not a create would be passed over with the checkpoint moving past it:
+    // such a batch goes the explicit way, whatever `fits` said.
+    let Some(rows) = rows else {
+        return Ok(AtOnce::DoesNotFit);
+    };
     let created = rows.len() as i64;
     let rows = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
     let after = users_view_stats::Model {

@@ -97,7 +97,7 @@ fn binary(app: &TestApp) -> std::process::Command {
 /// has a transaction id and waits for the process (between statements: a statement alone, in
 /// its implicit transaction, commits whether the process runs or not); how many tries it took.
 /// The load renames as well as creates, so both commands and the projector's batches are such
-/// transactions (a run of creates is one statement each).
+/// transactions (on PostgreSQL a create, and a projector's batch of creates, is one statement).
 async fn stop_when(frozen: &Served, db: &DatabaseConnection, pool: &str) -> usize {
     let sql = format!(
         "SELECT count(*) AS n FROM pg_stat_activity \
