@@ -22,6 +22,7 @@ use serde::Serialize;
 use crate::domain::LogPosition;
 use crate::entities::users_view_stats;
 use crate::events::{RecordedEvent, UserEvent};
+use crate::projections::checkpoint::{CHECKPOINT_INSERT, CHECKPOINT_UPDATE};
 use crate::projections::lease::{Lease, POSTGRES_NOW_MS};
 
 /// Parameters: `$1` the projection, `$2` the holder, `$3` the lease's lifetime in ms, `$4` the
@@ -42,14 +43,12 @@ static CREATES: LazyLock<String> = LazyLock::new(|| {
          counts AS (\
            UPDATE users_view_stats SET user_count = $5, created_count = $6 \
            WHERE id = $7 AND EXISTS (SELECT FROM lease) RETURNING 1) \
-         INSERT INTO projection_checkpoints (projection, tx_id, position, updated_at, last_error) \
+         {CHECKPOINT_INSERT} \
          SELECT $1, $8, \
            CASE WHEN (SELECT count(*) FROM created) = $10 AND EXISTS (SELECT FROM counts) \
              THEN $9::bigint END, \
            $11, NULL \
-         FROM lease \
-         ON CONFLICT (projection) DO UPDATE SET tx_id = EXCLUDED.tx_id, \
-           position = EXCLUDED.position, updated_at = EXCLUDED.updated_at, last_error = NULL"
+         FROM lease {CHECKPOINT_UPDATE}"
     )
 });
 

@@ -2,6 +2,8 @@
 //! failing, if it is. Written in each batch's transaction; read by the projector, the followers,
 //! `/readyz` and `projections status`.
 
+use std::sync::LazyLock;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DbBackend, DbErr, EntityTrait, Statement,
@@ -58,15 +60,26 @@ pub(super) async fn save_checkpoint(
     Ok(())
 }
 
+/// The start of a statement that stores the checkpoint (PostgreSQL): a `SELECT` of projection,
+/// `tx_id`, position, time and `NULL` (the failure cleared) follows, then [`CHECKPOINT_UPDATE`].
+pub(super) const CHECKPOINT_INSERT: &str =
+    "INSERT INTO projection_checkpoints (projection, tx_id, position, updated_at, last_error)";
+
+/// The end of a statement that stores the checkpoint (PostgreSQL): the row replaces the stored one.
+pub(super) const CHECKPOINT_UPDATE: &str = "ON CONFLICT (projection) DO UPDATE SET \
+    tx_id = EXCLUDED.tx_id, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at, \
+    last_error = NULL";
+
 /// The view's counts and the checkpoint in one statement (PostgreSQL): the end of every batch.
 /// The checkpoint is written only if the counts' row was.
-const COUNTS_AND_CHECKPOINT: &str = "\
-    WITH counts AS (\
-      UPDATE users_view_stats SET user_count = $1, created_count = $2 WHERE id = $3 RETURNING id) \
-    INSERT INTO projection_checkpoints (projection, tx_id, position, updated_at, last_error) \
-    SELECT $4, $5, $6, $7, NULL FROM counts \
-    ON CONFLICT (projection) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position, \
-      updated_at = EXCLUDED.updated_at, last_error = NULL";
+static COUNTS_AND_CHECKPOINT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH counts AS (\
+           UPDATE users_view_stats SET user_count = $1, created_count = $2 WHERE id = $3 \
+           RETURNING id) \
+         {CHECKPOINT_INSERT} SELECT $4, $5, $6, $7, NULL FROM counts {CHECKPOINT_UPDATE}"
+    )
+});
 
 /// Stores the view's counts and the checkpoint (clearing any recorded failure): the end of a
 /// batch's transaction. One round trip on PostgreSQL, where the projector's batch is a handful
@@ -82,7 +95,7 @@ pub(super) async fn save_counts_and_checkpoint(
     }
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        COUNTS_AND_CHECKPOINT,
+        COUNTS_AND_CHECKPOINT.as_str(),
         [
             counts.user_count.into(),
             counts.created_count.into(),
