@@ -24,6 +24,7 @@ use crate::entities::users_view_stats;
 use crate::events::{RecordedEvent, UserEvent};
 use crate::projections::checkpoint::{CHECKPOINT_INSERT, CHECKPOINT_UPDATE};
 use crate::projections::lease::{Lease, POSTGRES_NOW_MS};
+use crate::projections::users_view::MOST_ROWS_PER_INSERT;
 
 /// Parameters: `$1` the projection, `$2` the holder, `$3` the lease's lifetime in ms, `$4` the
 /// rows as a JSON array, `$5`..`$7` the counts and their row's id, `$8`, `$9` the checkpoint,
@@ -52,9 +53,6 @@ static CREATES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Most rows one statement writes: the explicit path's run of creates is at most as long.
-const MOST_ROWS: usize = 1000;
-
 /// What became of a batch sent as one statement.
 pub(super) enum AtOnce {
     /// Applied and committed, with these counts.
@@ -67,10 +65,11 @@ pub(super) enum AtOnce {
     DoesNotFit,
 }
 
-/// Whether `batch` can go as one statement: PostgreSQL, creates only, not too many.
+/// Whether `batch` can go as one statement: PostgreSQL, creates only, no more than the explicit
+/// path writes in one `INSERT`.
 pub(super) fn fits(backend: DbBackend, batch: &[RecordedEvent]) -> bool {
     backend == DbBackend::Postgres
-        && batch.len() <= MOST_ROWS
+        && batch.len() <= MOST_ROWS_PER_INSERT
         && batch
             .iter()
             .all(|e| matches!(e.event, UserEvent::UserCreated { .. }))

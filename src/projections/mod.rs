@@ -272,6 +272,7 @@ impl Projector {
         telemetry::traces::detach(&span);
         let counts = state.counts.take();
         let counts = self.apply(&batch, last, counts).instrument(span).await?;
+        tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
         state.counts = Some(counts);
         self.metrics.batch(batch.len(), started.elapsed());
         Ok(Some(last))
@@ -290,10 +291,7 @@ impl Projector {
             && at_once::fits(self.read_db.get_database_backend(), batch)
         {
             match at_once::apply_creates(&self.read_db, &self.lease, stored, batch, last).await? {
-                AtOnce::Applied(stats) => {
-                    tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
-                    return Ok(stats);
-                }
+                AtOnce::Applied(stats) => return Ok(stats),
                 AtOnce::LostLease => return Err(ProjectionError::LostLease),
                 // The explicit transaction below finds the same and names the event.
                 AtOnce::DoesNotFit => {}
@@ -310,7 +308,6 @@ impl Projector {
         users_view::apply(&txn, users_view::LIVE, &mut stats, batch).await?;
         save_counts_and_checkpoint(&txn, &stats, last).await?;
         txn.commit().await?;
-        tracing::debug!(events = batch.len(), checkpoint = %last, "projected batch");
         Ok(stats)
     }
 }

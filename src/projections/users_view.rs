@@ -23,7 +23,7 @@ pub(super) const REBUILD: Table = "users_view_rebuild";
 
 /// Most rows one `INSERT` writes: 7 parameters each stay far under PostgreSQL's 65 535 and
 /// SQLite's 32 766 per statement, whatever `--projector-batch-size` is.
-const MOST_ROWS_PER_INSERT: usize = 1000;
+pub(super) const MOST_ROWS_PER_INSERT: usize = 1000;
 
 /// Applies `events`, in log order, inside the caller's transaction: each run of consecutive
 /// creates as one multi-row `INSERT`, each rename and delete as one statement. Strict: an event
