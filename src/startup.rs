@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 
 use crate::auth::Authenticator;
 use crate::commands::{CommandBus, CommandHandlers};
-use crate::config::{Auth, HttpLimits, ListenAddr, ReadModel, ServeConfig};
+use crate::config::{Auth, HttpLimits, ReadModel, ServeConfig};
 use crate::db::{self, Databases};
 use crate::domain::LogPosition;
 use crate::events;
@@ -59,12 +59,12 @@ impl Application {
         // creating anything.
         let authenticator = Authenticator::new(&config.jwt)?;
         db::check_urls(config)?;
-        let resolved = resolve(&config.listen).await?;
+        let resolved = http::resolve(&config.listen).await?;
         let auth = config
             .exposure
             .auth(&config.listen, &resolved, authenticator.is_some())?;
         let browsers = http::Browsers::new(auth, &config.exposure)?;
-        let listener = bind(&config.listen, &resolved).await?;
+        let listener = http::bind(&config.listen, &resolved).await?;
         let databases = db::connect_and_migrate(config).await?;
         crate::projections::check_not_ahead_of_log(&databases.log, &databases.read).await?;
         // Commands wake `committed`; the log's followers wait on `appended`. On PostgreSQL a
@@ -304,38 +304,6 @@ pub fn projector_settings(config: &ServeConfig) -> ProjectorSettings {
         lease_ttl: Duration::from_millis(config.projector_lease_ms),
         ..ProjectorSettings::default()
     }
-}
-
-/// The addresses `listen` names: itself if an IP, what the system resolves a name to otherwise.
-async fn resolve(listen: &ListenAddr) -> anyhow::Result<Vec<SocketAddr>> {
-    let resolved = tokio::net::lookup_host((listen.host(), listen.port()))
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot resolve --listen {listen}: {err}"))?;
-    let resolved: Vec<SocketAddr> = resolved.collect();
-    anyhow::ensure!(
-        !resolved.is_empty(),
-        "cannot resolve --listen {listen}: the name has no address"
-    );
-    Ok(resolved)
-}
-
-/// Listens on the first of `resolved` that can be bound.
-async fn bind(listen: &ListenAddr, resolved: &[SocketAddr]) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(resolved).await.map_err(|err| {
-        let why = match err.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                "the port is in use (another server, or another instance of this one): stop it \
-                 or choose another --listen"
-                    .to_owned()
-            }
-            std::io::ErrorKind::PermissionDenied => {
-                "permission denied (ports below 1024 need privileges): choose another --listen"
-                    .to_owned()
-            }
-            _ => err.to_string(),
-        };
-        anyhow::anyhow!("cannot listen on {listen}: {why}")
-    })
 }
 
 /// Spawns a background task in the instance's span; it is aborted if the handle is dropped, so a

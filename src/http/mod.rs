@@ -33,7 +33,7 @@ pub use browsers::Browsers;
 pub use health::Readiness;
 pub use identify::Gate;
 pub use metrics::Scrape;
-pub use serve::serve;
+pub use serve::{bind, resolve, serve};
 
 /// What the handlers share.
 pub struct AppState {

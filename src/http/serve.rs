@@ -1,7 +1,9 @@
-//! Serving the router over HTTP/1.1 with hyper: bounded request heads, a header-read timeout,
-//! WebSocket upgrades, and a shutdown that waits for in-flight requests no longer than its grace.
+//! Listening on `--listen`, and serving the router over HTTP/1.1 with hyper: bounded request
+//! heads, a header-read timeout, WebSocket upgrades, and a shutdown that waits for in-flight
+//! requests no longer than its grace.
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -13,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::config::HttpLimits;
+use crate::config::{HttpLimits, ListenAddr};
 
 /// How long accepting pauses after an error such as too many open files.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -93,4 +95,36 @@ fn is_connection_error(err: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+/// The addresses `listen` names: itself if an IP, what the system resolves a name to otherwise.
+pub async fn resolve(listen: &ListenAddr) -> anyhow::Result<Vec<SocketAddr>> {
+    let resolved = tokio::net::lookup_host((listen.host(), listen.port()))
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot resolve --listen {listen}: {err}"))?;
+    let resolved: Vec<SocketAddr> = resolved.collect();
+    anyhow::ensure!(
+        !resolved.is_empty(),
+        "cannot resolve --listen {listen}: the name has no address"
+    );
+    Ok(resolved)
+}
+
+/// Listens on the first of `resolved` that can be bound.
+pub async fn bind(listen: &ListenAddr, resolved: &[SocketAddr]) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(resolved).await.map_err(|err| {
+        let why = match err.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "the port is in use (another server, or another instance of this one): stop it \
+                 or choose another --listen"
+                    .to_owned()
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "permission denied (ports below 1024 need privileges): choose another --listen"
+                    .to_owned()
+            }
+            _ => err.to_string(),
+        };
+        anyhow::anyhow!("cannot listen on {listen}: {why}")
+    })
 }
