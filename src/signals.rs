@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::LogPosition;
 
@@ -27,6 +28,21 @@ impl Wakeup {
     /// A waiter: `changed().await` returns once per burst of wakes after the last one seen.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
+    }
+
+    /// Until `stop`: wakes `to` after each burst of wakes of `self` from now on (a task hop, no
+    /// I/O). Subscribed before it is first polled, so no wake in between is lost.
+    pub fn relay(&self, to: Wakeup, stop: CancellationToken) -> impl Future<Output = ()> + use<> {
+        let mut woken = self.subscribe();
+        async move {
+            loop {
+                tokio::select! {
+                    changed = woken.changed() => if changed.is_err() { break },
+                    () = stop.cancelled() => break,
+                }
+                to.wake();
+            }
+        }
     }
 }
 
@@ -68,5 +84,39 @@ impl ProjectionProgress {
             }
             newer
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relay passes every burst on, and stops with `stop`.
+    #[tokio::test]
+    async fn a_relay_passes_each_burst_on_until_stopped() {
+        let (from, to, stop) = (
+            Wakeup::default(),
+            Wakeup::default(),
+            CancellationToken::new(),
+        );
+        let mut woken = to.subscribe();
+        let relay = tokio::spawn(from.relay(to.clone(), stop.clone()));
+        for _ in 0..3 {
+            from.wake();
+            tokio::time::timeout(Duration::from_secs(5), woken.changed())
+                .await
+                .expect("passed on")
+                .unwrap();
+        }
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(5), relay)
+            .await
+            .expect("stopped")
+            .unwrap();
+        from.wake();
+        assert!(
+            !woken.has_changed().unwrap(),
+            "nothing passed on after stop"
+        );
     }
 }

@@ -68,7 +68,8 @@ impl Application {
         let databases = db::connect_and_migrate(config).await?;
         crate::projections::check_not_ahead_of_log(&databases.log, &databases.read).await?;
         // Commands wake `committed`; the log's followers wait on `appended`. On PostgreSQL a
-        // publisher passes local commits on and announces them to the other instances.
+        // publisher passes local commits on and announces them to the other instances, and the
+        // live tail has a wake-up of its own (see `run`).
         let committed = Wakeup::default();
         let appended = match databases.write.get_database_backend() {
             DbBackend::Postgres => Wakeup::default(),
@@ -227,12 +228,20 @@ impl Application {
         let stop = CancellationToken::new();
         let instance = self.projector.lease.holder().to_owned();
         let span = self.span;
+        // On PostgreSQL the live tail also wakes when a read finds the in-memory model short of
+        // its token, not only once per `NOTIFY` the publisher sends (see `notify`).
+        let on_postgres = self.databases.write.get_database_backend() == DbBackend::Postgres;
+        let tail_woken = if on_postgres {
+            Wakeup::default()
+        } else {
+            self.appended.clone()
+        };
         let mut tasks = vec![
             spawn_in(&span, self.projector.run(stop.clone())),
             spawn_in(
                 &span,
                 self.live.clone().tail(
-                    self.appended.clone(),
+                    tail_woken.clone(),
                     self.live_start,
                     self.log_poll,
                     stop.clone(),
@@ -244,6 +253,10 @@ impl Application {
             tasks.push(spawn_in(&span, serving));
         }
         if let Some(memory) = self.memory {
+            if on_postgres {
+                let wanted = memory.wanted().relay(tail_woken.clone(), stop.clone());
+                tasks.push(spawn_in(&span, wanted));
+            }
             let (live, read) = (self.live.clone(), self.databases.read.clone());
             let follow = memory.follow(read, move |after| live.feed(after), stop.clone());
             tasks.push(spawn_in(&span, follow));
@@ -251,8 +264,10 @@ impl Application {
         if let Some(authenticator) = &self.authenticator {
             tasks.push(spawn_in(&span, authenticator.reload_task(stop.clone())));
         }
-        if self.databases.write.get_database_backend() == DbBackend::Postgres {
+        if on_postgres {
             let (write_url, read_url) = self.urls.clone();
+            let appended = self.appended.relay(tail_woken.clone(), stop.clone());
+            tasks.push(spawn_in(&span, appended));
             tasks.push(spawn_in(
                 &span,
                 notify::publish_appends(

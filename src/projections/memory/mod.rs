@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::domain::{LogPosition, User, UserId};
 use crate::events::RecordedEvent;
+use crate::signals::Wakeup;
 
 use all::All;
 use hot::Hot;
@@ -53,6 +54,8 @@ struct Shared {
     /// the users exact at the status' position.
     users: RwLock<Users>,
     status: watch::Sender<MemoryStatus>,
+    /// Woken when a read waits for a position the model has not reached (see `wanted`).
+    wanted: Wakeup,
     max_users: u64,
     recent_events: usize,
 }
@@ -89,10 +92,17 @@ impl MemoryModel {
             shared: Arc::new(Shared {
                 users: RwLock::new(Users::All(All::default())),
                 status: watch::Sender::new(MemoryStatus::Loading),
+                wanted: Wakeup::default(),
                 max_users,
                 recent_events,
             }),
         }
+    }
+
+    /// Woken whenever a read starts waiting for a position the model has not reached: what feeds
+    /// the model may read the log at once then, instead of at its usual pace.
+    pub fn wanted(&self) -> Wakeup {
+        self.shared.wanted.clone()
     }
 
     pub fn status(&self) -> MemoryStatus {
@@ -105,15 +115,18 @@ impl MemoryModel {
     }
 
     /// Returns once the model has applied the event at `token`; never, if it does not get there
-    /// (given up): the caller bounds the wait.
+    /// (given up): the caller bounds the wait. Each time the model is seen short of `token`,
+    /// `wanted` is woken.
     pub async fn reached(&self, token: LogPosition) {
         let mut status = self.shared.status.subscribe();
-        let reached = status
-            .wait_for(|s| matches!(s, MemoryStatus::At(at) if *at >= token))
-            .await
-            .is_ok();
-        if !reached {
-            std::future::pending::<()>().await;
+        loop {
+            if matches!(*status.borrow_and_update(), MemoryStatus::At(at) if at >= token) {
+                return;
+            }
+            self.shared.wanted.wake();
+            if status.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
     }
 

@@ -98,6 +98,37 @@ fn applies_creates_renames_and_deletes_in_order() {
     assert_eq!(model.page(1, 10).unwrap().0[0].id, c);
 }
 
+/// A read waiting for a position the model has not reached asks for the log (`wanted`), again
+/// after each move that falls short, and not once the model is there.
+#[tokio::test]
+async fn a_read_waiting_for_its_token_asks_for_the_log_until_the_model_gets_there() {
+    use std::time::Duration;
+
+    let model = ready(10);
+    let mut wanted = model.wanted().subscribe();
+    let (a, b) = (UserId::new(), UserId::new());
+    let waiting = tokio::spawn({
+        let model = model.clone();
+        async move { model.reached(at(2)).await }
+    });
+    let asked = async |wanted: &mut tokio::sync::watch::Receiver<u64>| {
+        tokio::time::timeout(Duration::from_secs(5), wanted.changed())
+            .await
+            .is_ok()
+    };
+    assert!(asked(&mut wanted).await, "the wait asks at once");
+    assert!(model.apply(&[created(1, a, 1)]).is_ok());
+    assert!(asked(&mut wanted).await, "short of the token: asks again");
+    assert!(model.apply(&[created(2, b, 2)]).is_ok());
+    tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("reached")
+        .unwrap();
+    assert!(!wanted.has_changed().unwrap(), "reached: asks no more");
+    model.reached(at(2)).await;
+    assert!(!wanted.has_changed().unwrap(), "already there: never asks");
+}
+
 #[test]
 fn skips_what_it_applied_and_never_installs_an_older_version() {
     let model = ready(10);
