@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::load::{Outcome, quantile, quantile_ms};
 use crate::pgbench::Baseline;
-use crate::probes::Lag;
+use crate::probes::{AfterWrite, Lag};
 use crate::server::Startup;
 
 /// One phase of our load, and the CPU time each process spent on it.
@@ -39,8 +39,9 @@ pub struct Report {
     /// `createUser` per second while the probes ran.
     pub probed_creates: f64,
     pub lag: Lag,
-    /// Reads with a consistency token right after their write, and plain reads, µs, sorted.
-    pub token: Vec<u32>,
+    /// Reads right after a write, with its consistency token and without.
+    pub after_write: AfterWrite,
+    /// Plain reads from a client that only reads, µs, sorted.
     pub plain: Vec<u32>,
 }
 
@@ -162,13 +163,18 @@ impl fmt::Display for Report {
             quantile_ms(&lag.gap_us, 0.5),
             quantile_ms(&lag.gap_us, 0.99),
         )?;
-        let (token_p50, plain_p50) = (quantile_ms(&self.token, 0.5), quantile_ms(&self.plain, 0.5));
+        let (token, after) = (&self.after_write.token, &self.after_write.plain);
+        let (token_p50, after_p50) = (quantile_ms(token, 0.5), quantile_ms(after, 0.5));
+        let plain_p50 = quantile_ms(&self.plain, 0.5);
         writeln!(
             f,
-            "  read with the create's consistencyToken p50 {token_p50:.2} ms, p99 {:.2} ms ({} reads); \
-             plain read at the same time p50 {plain_p50:.2} ms, p99 {:.2} ms ({} reads)",
-            quantile_ms(&self.token, 0.99),
-            self.token.len(),
+            "  right after a create, a read with its consistencyToken p50 {token_p50:.2} ms, p99 {:.2} \
+             ms ({} reads), a plain read p50 {after_p50:.2} ms, p99 {:.2} ms ({} reads); a client \
+             that only reads p50 {plain_p50:.2} ms, p99 {:.2} ms ({} reads)",
+            quantile_ms(token, 0.99),
+            token.len(),
+            quantile_ms(after, 0.99),
+            after.len(),
             quantile_ms(&self.plain, 0.99),
             self.plain.len(),
         )?;
@@ -204,9 +210,13 @@ impl fmt::Display for Report {
                 q(&lag.ms, 0.99) <= 50.0,
             ),
             (
-                "token read p50 within 1 ms of a plain read's",
-                format!("+{:.2} ms", token_p50 - plain_p50),
-                token_p50 - plain_p50 <= 1.0,
+                "token read p50 within 1 ms of a plain read's (both right after a create)",
+                format!(
+                    "+{:.2} ms (+{:.2} ms against the reading client's)",
+                    token_p50 - after_p50,
+                    token_p50 - plain_p50
+                ),
+                token_p50 - after_p50 <= 1.0,
             ),
             (
                 "SQLite `createUser` ≥ 0.4 × `INSERT`",
