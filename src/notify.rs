@@ -5,9 +5,9 @@
 //! Appends are announced after their commit, by `publish_appends`, one `NOTIFY` per burst of
 //! commits: PostgreSQL serialises the commits of transactions that notify, so a `NOTIFY` inside
 //! each command's transaction would queue every writer behind one lock (it halved throughput in
-//! `benches/throughput.rs`). This instance's live tail does not wait for that round trip: it is
-//! woken at each commit (`startup`). Checkpoint moves are announced by a trigger: one commit per
-//! batch.
+//! `benches/throughput.rs`). A read waiting for its token does not wait for that round trip:
+//! it wakes this instance's live tail itself (`MemoryModel::wanted`, wired in `startup`).
+//! Checkpoint moves are announced by a trigger: one commit per batch.
 
 use std::sync::Arc;
 use std::time::Duration;
