@@ -229,12 +229,14 @@ impl Application {
         let instance = self.projector.lease.holder().to_owned();
         let span = self.span;
         // On PostgreSQL the live tail also wakes when a read finds the in-memory model short of
-        // its token, not only once per `NOTIFY` the publisher sends (see `notify`).
+        // its token, not only once per `NOTIFY` the publisher sends (see `notify`): it waits on
+        // the model's own `wanted`, so that wake is no task hop away, and `appended` is relayed
+        // into it.
         let on_postgres = self.databases.write.get_database_backend() == DbBackend::Postgres;
-        let tail_woken = if on_postgres {
-            Wakeup::default()
-        } else {
-            self.appended.clone()
+        let tail_woken = match (&self.memory, on_postgres) {
+            (_, false) => self.appended.clone(),
+            (Some(memory), true) => memory.wanted(),
+            (None, true) => Wakeup::default(),
         };
         let mut tasks = vec![
             spawn_in(&span, self.projector.run(stop.clone())),
@@ -253,10 +255,6 @@ impl Application {
             tasks.push(spawn_in(&span, serving));
         }
         if let Some(memory) = self.memory {
-            if on_postgres {
-                let wanted = memory.wanted().relay(tail_woken.clone(), stop.clone());
-                tasks.push(spawn_in(&span, wanted));
-            }
             let (live, read) = (self.live.clone(), self.databases.read.clone());
             let follow = memory.follow(read, move |after| live.feed(after), stop.clone());
             tasks.push(spawn_in(&span, follow));
