@@ -174,6 +174,8 @@ async fn run(databases: &Databases, phase: Duration) -> anyhow::Result<Report> {
 
     // The write load again, now watched: the lag sampled, and two clients more reading.
     let probe_started = Instant::now();
+    let projected =
+        probes::sample_projected(write_url.clone(), read_url.clone(), probe_started, phase);
     let creates = load::run(
         &client,
         &server.address,
@@ -208,6 +210,9 @@ async fn run(databases: &Databases, phase: Duration) -> anyhow::Result<Report> {
         peak_kib,
         probed_creates: creates.rate(),
         lag: lag?,
+        projected: projected
+            .join()
+            .map_err(|_| anyhow::anyhow!("the commit-lag sampler panicked"))??,
         after_write,
         plain,
     })

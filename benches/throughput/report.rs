@@ -39,6 +39,8 @@ pub struct Report {
     /// `createUser` per second while the probes ran.
     pub probed_creates: f64,
     pub lag: Lag,
+    /// How long the log's newest committed event took to reach `users_view`, µs, sorted.
+    pub projected: Vec<u32>,
     /// Reads right after a write, with its consistency token and without.
     pub after_write: AfterWrite,
     /// Plain reads from a client that only reads, µs, sorted.
@@ -163,6 +165,16 @@ impl fmt::Display for Report {
             quantile_ms(&lag.gap_us, 0.5),
             quantile_ms(&lag.gap_us, 0.99),
         )?;
+        let projected = &self.projected;
+        writeln!(
+            f,
+            "  from commit: the log's newest event reached users_view p50 {:.1} / p99 {:.1} / max \
+             {:.1} ms ({} samples)",
+            quantile_ms(projected, 0.5),
+            quantile_ms(projected, 0.99),
+            quantile_ms(projected, 1.0),
+            projected.len(),
+        )?;
         let (token, after) = (&self.after_write.token, &self.after_write.plain);
         let (token_p50, after_p50) = (quantile_ms(token, 0.5), quantile_ms(after, 0.5));
         let plain_p50 = quantile_ms(&self.plain, 0.5);
@@ -205,9 +217,13 @@ impl fmt::Display for Report {
                 create >= 0.4,
             ),
             (
-                "projection lag p99 ≤ 50 ms under that load",
-                format!("{:.0} ms", q(&lag.ms, 0.99)),
-                q(&lag.ms, 0.99) <= 50.0,
+                "projection lag p99 ≤ 50 ms under that load (from commit)",
+                format!(
+                    "{:.0} ms ({:.0} ms from the command's stamp)",
+                    quantile_ms(projected, 0.99),
+                    q(&lag.ms, 0.99)
+                ),
+                quantile_ms(projected, 0.99) <= 50.0,
             ),
             (
                 "token read p50 within 1 ms of a plain read's (both right after a create)",
