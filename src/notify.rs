@@ -148,7 +148,9 @@ async fn connect(url: &str, channels: &[&str]) -> Result<PgListener, sea_orm::sq
     Ok(listener)
 }
 
-fn projection_position(payload: &str) -> Option<LogPosition> {
+/// The `users_view` checkpoint a `cqrs_projection` notification announces (its trigger's payload:
+/// the projection, `:`, the checkpoint's token); `None` for another projection's or a malformed one.
+pub fn projection_position(payload: &str) -> Option<LogPosition> {
     let (projection, token) = payload.split_once(':')?;
     (projection == USERS_VIEW)
         .then(|| LogPosition::parse(token, "payload").ok())

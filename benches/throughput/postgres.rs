@@ -6,6 +6,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cqrs_users::domain::LogPosition;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
 use crate::server::{Cpu, parse_stat};
@@ -147,9 +148,9 @@ pub async fn projection_lag(
     ))
 }
 
-/// The newest event committed so far, in the log's order: `(tx_id, position)`, `(0, 0)` when
-/// the log is empty. A fresh snapshot sees only committed events.
-pub async fn log_head(write: &DatabaseConnection) -> anyhow::Result<(i64, i64)> {
+/// The newest event committed so far, in the log's order (`LogPosition::START` when the log is
+/// empty). A fresh snapshot sees only committed events.
+pub async fn log_head(write: &DatabaseConnection) -> anyhow::Result<LogPosition> {
     let head = write
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
@@ -157,23 +158,9 @@ pub async fn log_head(write: &DatabaseConnection) -> anyhow::Result<(i64, i64)> 
         ))
         .await?;
     Ok(match head {
-        Some(row) => (row.try_get("", "tx_id")?, row.try_get("", "position")?),
-        None => (0, 0),
+        Some(row) => LogPosition::new(row.try_get("", "tx_id")?, row.try_get("", "position")?),
+        None => LogPosition::START,
     })
-}
-
-/// A checkpoint as its trigger announces it on `cqrs_projection`: `users_view:` then the token's
-/// 32 hex digits, `(tx_id, position)`. `None` for another projection's, or a cleared position.
-pub fn announced_checkpoint(payload: &str) -> Option<(i64, i64)> {
-    let hex = payload.strip_prefix("users_view:")?;
-    if hex.len() != 32 {
-        return None;
-    }
-    let (tx_id, position) = hex.split_at(16);
-    Some((
-        i64::from_str_radix(tx_id, 16).ok()?,
-        i64::from_str_radix(position, 16).ok()?,
-    ))
 }
 
 /// Waits until the projection has applied every event in the log.

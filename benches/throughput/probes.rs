@@ -4,11 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use cqrs_users::domain::LogPosition;
+use cqrs_users::notify::projection_position;
 use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::PgListener;
 
 use crate::load::{CREATE_MUTATION, post, random_user, user_body};
-use crate::postgres::{announced_checkpoint, log_head, projection_lag};
+use crate::postgres::{log_head, projection_lag};
 
 /// Lag samples: events behind, and the oldest unapplied event's wait in ms; and how long after
 /// each sample's checkpoint read its log read came, in µs.
@@ -79,7 +81,7 @@ async fn projected(
 ) -> anyhow::Result<Vec<u32>> {
     let mut listener = PgListener::connect(read_url).await?;
     listener.listen("cqrs_projection").await?;
-    let (mut samples, mut seen) = (Vec::new(), (0, 0));
+    let (mut samples, mut seen) = (Vec::new(), LogPosition::START);
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while started.elapsed() < phase {
@@ -90,7 +92,7 @@ async fn projected(
         while seen < head {
             let announced = tokio::time::timeout(Duration::from_secs(10), listener.recv()).await;
             let announced = announced.map_err(|_| anyhow::anyhow!("no checkpoint for 10 s"))??;
-            seen = announced_checkpoint(announced.payload()).map_or(seen, |at| at.max(seen));
+            seen = projection_position(announced.payload()).map_or(seen, |at| at.max(seen));
         }
         samples.push(clock.elapsed().as_micros() as u32);
     }
