@@ -228,16 +228,15 @@ impl Application {
         let stop = CancellationToken::new();
         let instance = self.projector.lease.holder().to_owned();
         let span = self.span;
-        // On PostgreSQL the live tail also wakes when a read finds the in-memory model short of
-        // its token, not only once per `NOTIFY` the publisher sends (see `notify`): it waits on
-        // the model's own `wanted`, so that wake is no task hop away, and `appended` is relayed
-        // into it.
+        // The live tail waits on `appended`. On PostgreSQL with the in-memory model it also wakes
+        // when a read finds the model short of its token, not only once per `NOTIFY` the
+        // publisher sends (see `notify`): it waits on the model's own `wanted`, so that wake is
+        // no task hop away, and `appended` is relayed into it.
         let on_postgres = self.databases.write.get_database_backend() == DbBackend::Postgres;
-        let tail_woken = match (&self.memory, on_postgres) {
-            (_, false) => self.appended.clone(),
-            (Some(memory), true) => memory.wanted(),
-            (None, true) => Wakeup::default(),
-        };
+        let wanted = (self.memory.as_ref())
+            .filter(|_| on_postgres)
+            .map(MemoryModel::wanted);
+        let tail_woken = wanted.clone().unwrap_or_else(|| self.appended.clone());
         let mut tasks = vec![
             spawn_in(&span, self.projector.run(stop.clone())),
             spawn_in(
@@ -262,10 +261,11 @@ impl Application {
         if let Some(authenticator) = &self.authenticator {
             tasks.push(spawn_in(&span, authenticator.reload_task(stop.clone())));
         }
+        if let Some(wanted) = wanted {
+            tasks.push(spawn_in(&span, self.appended.relay(wanted, stop.clone())));
+        }
         if on_postgres {
             let (write_url, read_url) = self.urls.clone();
-            let appended = self.appended.relay(tail_woken.clone(), stop.clone());
-            tasks.push(spawn_in(&span, appended));
             tasks.push(spawn_in(
                 &span,
                 notify::publish_appends(
