@@ -1,6 +1,10 @@
 //! Every user, while they fit the bound: point reads, and pages in list order with their total.
+//!
+//! The users live in the list order's slots, each with its id; the index by id is a table of
+//! slot numbers (4 bytes a user) hashed by the id in the slot, so an id is stored once.
 
-use std::collections::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher as _;
 
 use crate::domain::{User, UserId};
 use crate::events::RecordedEvent;
@@ -8,30 +12,32 @@ use crate::projections::memory::kept::Kept;
 use crate::projections::memory::order::Order;
 use crate::projections::memory::rules::{self, Gap, Step};
 
-/// The users held, and their list order.
+/// The users held, in list order, and where each is by id.
 #[derive(Debug, Default)]
 pub(super) struct All {
-    by_id: HashMap<UserId, Held>,
-    pub(super) order: Order,
+    order: Order<Held>,
+    /// The slot of each user in `order`, hashed by the slot's id.
+    slots: HashTable<u32>,
+    hasher: DefaultHashBuilder,
 }
 
-/// A user as held, and its slot in the list order.
+/// A user as held in its slot.
 #[derive(Debug)]
 struct Held {
+    id: UserId,
     kept: Kept,
-    slot: usize,
 }
 
 impl Held {
-    fn new(user: User, slot: usize) -> Self {
+    fn new(user: User) -> Self {
         Self {
+            id: user.id,
             kept: Kept::new(user),
-            slot,
         }
     }
 
-    fn user(&self, id: UserId) -> User {
-        self.kept.user(id)
+    fn user(&self) -> User {
+        self.kept.user(self.id)
     }
 }
 
@@ -39,97 +45,134 @@ impl All {
     /// Room for `users` before it grows (a load knows how many it will read).
     pub(super) fn with_capacity(users: usize) -> Self {
         Self {
-            by_id: HashMap::with_capacity(users),
-            order: Order::default(),
+            order: Order::with_capacity(users),
+            slots: HashTable::with_capacity(users),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 
     /// Puts `user` last in the list order (a load reads them in that order).
     pub(super) fn push(&mut self, user: User) {
-        let slot = self.order.push(user.id);
-        self.by_id.insert(user.id, Held::new(user, slot));
+        let hash = self.hasher.hash_one(user.id);
+        let slot = self.order.push(Held::new(user));
+        let slot = u32::try_from(slot).expect("fewer than 2^32 slots (bounded by max users)");
+        let (order, hasher) = (&self.order, &self.hasher);
+        self.slots
+            .insert_unique(hash, slot, |s| hasher.hash_one(id_in(order, *s)));
     }
 
     pub(super) fn len(&self) -> u64 {
         self.order.len()
     }
 
-    /// How many users are held (as `len`; counted by the map, for checks).
+    /// How many users are held (as `len`; counted by the index, for checks).
     pub(super) fn held(&self) -> usize {
-        self.by_id.len()
+        self.slots.len()
+    }
+
+    /// The slot of the user with `id`, if held.
+    fn slot(&self, id: UserId) -> Option<usize> {
+        let order = &self.order;
+        let found = self.slots.find(self.hasher.hash_one(id), |s| {
+            order.get(*s as usize).is_some_and(|held| held.id == id)
+        });
+        found.map(|s| *s as usize)
+    }
+
+    fn held_of(&self, id: UserId) -> Option<&Held> {
+        self.order.get(self.slot(id)?)
     }
 
     /// The user with `id`, if held.
     pub(super) fn get(&self, id: UserId) -> Option<User> {
-        self.by_id.get(&id).map(|held| held.user(id))
+        self.held_of(id).map(Held::user)
     }
 
     /// The users in list order from rank `offset`, at most `limit`.
     pub(super) fn page(&self, offset: u64, limit: usize) -> impl Iterator<Item = User> + '_ {
-        self.order.page(offset, limit).filter_map(|id| self.get(id))
+        self.order.page(offset, limit).map(Held::user)
     }
 
     /// Every user in list order.
     pub(super) fn every(&self) -> impl Iterator<Item = User> + '_ {
-        self.order.ids().filter_map(|id| self.get(id))
+        self.order.items().map(Held::user)
     }
 
     /// Whether `event` would add a user.
     pub(super) fn adds(&self, event: &RecordedEvent) -> bool {
-        let held = self.by_id.get(&event.user_id).map(|h| h.kept.version);
+        let held = self.held_of(event.user_id).map(|h| h.kept.version);
         rules::step(held, event) == Step::Create
     }
 
     pub(super) fn apply(&mut self, event: &RecordedEvent) -> Result<(), Gap> {
-        let held = self.by_id.get(&event.user_id).map(|h| h.kept.version);
+        let slot = self.slot(event.user_id);
+        let held = slot.and_then(|s| self.order.get(s)).map(|h| h.kept.version);
         match rules::step(held, event) {
             Step::Skip => {}
             Step::Create => {
                 self.push(rules::created(event).ok_or_else(|| Gap::new(event, held))?);
             }
             Step::Rename => {
-                let held = self.by_id.get_mut(&event.user_id);
+                let held = slot.and_then(|s| self.order.get_mut(s));
                 let held = held.ok_or_else(|| Gap::new(event, None))?;
-                let mut user = held.user(event.user_id);
+                let mut user = held.user();
                 rules::rename(&mut user, event);
-                *held = Held::new(user, held.slot);
+                held.kept = Kept::new(user);
             }
             Step::Delete => {
-                let gone = self.by_id.remove(&event.user_id);
-                if self
-                    .order
-                    .remove(gone.ok_or_else(|| Gap::new(event, None))?.slot)
-                {
-                    self.compact();
-                }
+                let gone = slot.ok_or_else(|| Gap::new(event, None))?;
+                self.remove(gone);
             }
             Step::Gap => return Err(Gap::new(event, held)),
         }
         Ok(())
     }
 
-    /// The users in list order, emptying the model (to hand them to the hot set).
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = User> + '_ {
-        let ids: Vec<UserId> = self.order.ids().collect();
-        self.order = Order::default();
-        ids.into_iter()
-            .filter_map(|id| self.by_id.remove(&id).map(|held| held.user(id)))
+    /// Empties `slot` and drops it from the index; squeezes the empty slots out when they
+    /// outnumber the users.
+    fn remove(&mut self, slot: usize) -> Option<User> {
+        let held = self.order.remove(slot)?;
+        let hash = self.hasher.hash_one(held.id);
+        if let Ok(entry) = self.slots.find_entry(hash, |s| *s as usize == slot) {
+            entry.remove();
+        }
+        if self.order.wants_compacting() {
+            self.compact();
+        }
+        Some(held.user())
     }
 
-    /// Takes the user with `id` out of the map (for tests that need a user missing).
+    /// The users in list order, emptying the model (to hand them to the hot set).
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = User> + use<> {
+        let all = std::mem::take(self);
+        all.order.into_items().map(|held| held.user())
+    }
+
+    /// Takes the user with `id` out (for tests that need a user missing).
     #[cfg(test)]
     pub(super) fn take(&mut self, id: UserId) -> Option<User> {
-        self.by_id.remove(&id).map(|held| held.user(id))
+        self.remove(self.slot(id)?)
     }
 
-    /// Rebuilds the order without its empty slots.
+    /// Renumbers the slots without the empty ones, and the index with them.
     fn compact(&mut self) {
-        let order = Order::from_ids(self.order.ids().collect::<Vec<_>>());
-        for (slot, id) in order.ids().enumerate() {
-            if let Some(held) = self.by_id.get_mut(&id) {
-                held.slot = slot;
-            }
+        let order = std::mem::take(&mut self.order).compacted();
+        let hasher = &self.hasher;
+        self.slots.clear();
+        for (slot, held) in order.items().enumerate() {
+            let hash = hasher.hash_one(held.id);
+            let slot = u32::try_from(slot).expect("fewer slots than before");
+            self.slots
+                .insert_unique(hash, slot, |s| hasher.hash_one(id_in(&order, *s)));
         }
         self.order = order;
     }
+}
+
+/// The id in `slot` of `order`, to rehash the index when it grows (every indexed slot is full).
+fn id_in(order: &Order<Held>, slot: u32) -> UserId {
+    order
+        .get(slot as usize)
+        .map(|held| held.id)
+        .expect("the index names full slots only")
 }

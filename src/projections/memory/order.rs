@@ -3,14 +3,13 @@
 //! Each user gets the next slot when created; a delete empties its slot. A Fenwick tree over the
 //! slots (1 for a user, 0 for an empty slot) finds the slot of the n-th user, so a page is
 //! `O(log n + page size)` and the total is a counter. Empty slots are squeezed out once they
-//! outnumber the users, so memory follows the users held, not the users ever created.
-
-use crate::domain::UserId;
+//! outnumber the users, so memory follows the users held, not the users ever created. A slot
+//! holds the user itself (`T`), so the order is also where the users live.
 
 /// Slots in creation order, and the Fenwick tree that ranks them.
 #[derive(Debug)]
-pub(super) struct Order {
-    slots: Vec<Option<UserId>>,
+pub(super) struct Order<T> {
+    slots: Vec<Option<T>>,
     /// 1-based: `tree[i]` counts the users in slots `(i - lowbit(i), i]`; `tree[0]` is unused.
     tree: Vec<u32>,
     len: u64,
@@ -20,16 +19,27 @@ fn lowbit(i: usize) -> usize {
     i & i.wrapping_neg()
 }
 
-impl Default for Order {
+impl<T> Default for Order<T> {
     fn default() -> Self {
-        Self::from_ids([])
+        Self::with_capacity(0)
     }
 }
 
-impl Order {
-    /// The order of `ids`, first to last.
-    pub(super) fn from_ids(ids: impl IntoIterator<Item = UserId>) -> Self {
-        let slots: Vec<Option<UserId>> = ids.into_iter().map(Some).collect();
+impl<T> Order<T> {
+    /// An empty order with room for `n` slots before it grows.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let mut tree = Vec::with_capacity(n + 1);
+        tree.push(0);
+        Self {
+            slots: Vec::with_capacity(n),
+            tree,
+            len: 0,
+        }
+    }
+
+    /// The order of `items`, first to last, with no empty slot.
+    pub(super) fn from_items(items: impl IntoIterator<Item = T>) -> Self {
+        let slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
         let n = slots.len();
         let mut tree = vec![1u32; n + 1];
         tree[0] = 0;
@@ -61,33 +71,55 @@ impl Order {
         sum
     }
 
-    /// Puts `id` last; its slot.
-    pub(super) fn push(&mut self, id: UserId) -> usize {
+    /// Puts `item` last; its slot.
+    pub(super) fn push(&mut self, item: T) -> usize {
         let i = self.slots.len() + 1;
         let below = self.prefix(i - 1) - self.prefix(i - lowbit(i));
-        self.slots.push(Some(id));
+        self.slots.push(Some(item));
         self.tree.push(below + 1);
         self.len += 1;
         i - 1
     }
 
-    /// Empties `slot`. Whether the order now wants `compact`ing.
-    pub(super) fn remove(&mut self, slot: usize) -> bool {
-        if self.slots.get_mut(slot).and_then(Option::take).is_none() {
-            return false;
-        }
+    /// What `slot` holds, if it is not empty.
+    pub(super) fn get(&self, slot: usize) -> Option<&T> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    pub(super) fn get_mut(&mut self, slot: usize) -> Option<&mut T> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// Empties `slot`; what it held.
+    pub(super) fn remove(&mut self, slot: usize) -> Option<T> {
+        let item = self.slots.get_mut(slot).and_then(Option::take)?;
         let mut i = slot + 1;
         while i < self.tree.len() {
             self.tree[i] -= 1;
             i += lowbit(i);
         }
         self.len -= 1;
+        Some(item)
+    }
+
+    /// Whether empty slots outnumber the users enough to be squeezed out (`compacted`).
+    pub(super) fn wants_compacting(&self) -> bool {
         self.slots.len() > 1024 && self.slots.len() as u64 > 2 * self.len
     }
 
-    /// The users in order, without empty slots (to rebuild with `from_ids`).
-    pub(super) fn ids(&self) -> impl Iterator<Item = UserId> + '_ {
-        self.slots.iter().flatten().copied()
+    /// The same order without its empty slots (slots renumbered from 0).
+    pub(super) fn compacted(self) -> Self {
+        Self::from_items(self.into_items())
+    }
+
+    /// What the order holds, first to last, emptying it.
+    pub(super) fn into_items(self) -> impl Iterator<Item = T> {
+        self.slots.into_iter().flatten()
+    }
+
+    /// What the order holds, first to last.
+    pub(super) fn items(&self) -> impl Iterator<Item = &T> + '_ {
+        self.slots.iter().flatten()
     }
 
     /// The slot of the user of rank `rank` (0 is the first), if there are that many.
@@ -110,55 +142,76 @@ impl Order {
     }
 
     /// At most `limit` users from rank `offset` on, in order.
-    pub(super) fn page(&self, offset: u64, limit: usize) -> impl Iterator<Item = UserId> + '_ {
+    pub(super) fn page(&self, offset: u64, limit: usize) -> impl Iterator<Item = &T> + '_ {
         let start = self.slot_of_rank(offset).unwrap_or(self.slots.len());
-        self.slots[start..].iter().flatten().copied().take(limit)
+        self.slots[start..].iter().flatten().take(limit)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     fn ids(n: usize) -> Vec<UserId> {
         (0..n).map(|_| UserId::new()).collect()
     }
 
+    fn page(order: &Order<UserId>, offset: u64, limit: usize) -> Vec<UserId> {
+        order.page(offset, limit).copied().collect()
+    }
+
     #[test]
     fn pages_follow_creation_order_across_deletes() {
         let all = ids(50);
-        let mut order = Order::from_ids(all[..20].iter().copied());
+        let mut order = Order::from_items(all[..20].iter().copied());
         let mut slots: Vec<usize> = (0..20).collect();
         for id in &all[20..] {
             slots.push(order.push(*id));
         }
         let mut kept = all.clone();
         for gone in [0, 7, 8, 31, 49] {
-            order.remove(slots[gone]);
+            assert_eq!(order.remove(slots[gone]), Some(all[gone]));
+            assert_eq!(order.remove(slots[gone]), None, "a slot empties once");
             kept.retain(|id| *id != all[gone]);
         }
         assert_eq!(order.len(), 45);
         for offset in [0u64, 1, 6, 7, 30, 44, 45, 60] {
-            let page: Vec<_> = order.page(offset, 10).collect();
             let expected: Vec<_> = kept
                 .iter()
                 .skip(offset as usize)
                 .take(10)
                 .copied()
                 .collect();
-            assert_eq!(page, expected, "offset {offset}");
+            assert_eq!(page(&order, offset, 10), expected, "offset {offset}");
         }
-        let rebuilt = Order::from_ids(order.ids().collect::<Vec<_>>());
-        assert_eq!(rebuilt.page(0, 100).collect::<Vec<_>>(), kept);
+        assert_eq!(page(&order.compacted(), 0, 100), kept);
+    }
+
+    #[test]
+    fn pushes_onto_an_empty_order_rank_as_from_items_does() {
+        let all = ids(37);
+        let mut pushed = Order::with_capacity(4);
+        for id in &all {
+            pushed.push(*id);
+        }
+        let built = Order::from_items(all.iter().copied());
+        assert_eq!(pushed.tree, built.tree);
+        assert_eq!(page(&pushed, 30, 10), all[30..]);
     }
 
     #[test]
     fn asks_for_compaction_once_mostly_empty() {
         let all = ids(3000);
-        let mut order = Order::from_ids(all.iter().copied());
-        let wants: Vec<bool> = (0..2000).map(|slot| order.remove(slot)).collect();
+        let mut order = Order::from_items(all.iter().copied());
+        let wants: Vec<bool> = (0..2000)
+            .map(|slot| {
+                order.remove(slot);
+                order.wants_compacting()
+            })
+            .collect();
         assert!(!wants[..1500].iter().any(|w| *w));
         assert!(wants[1500]);
-        assert_eq!(order.page(0, 1).next(), Some(all[2000]));
+        assert_eq!(order.page(0, 1).next(), Some(&all[2000]));
     }
 }
