@@ -1,5 +1,6 @@
 //! A user as the in-memory model keeps it: 48 bytes and one allocation for name and address,
-//! where a `User` is 96 bytes and two allocations. The id is the key of whatever holds it.
+//! where a `User` is 96 bytes and two allocations. Whatever holds it keeps the id: beside it in
+//! `all.rs`'s slot, as the key of `hot.rs`'s cache.
 
 use chrono::{DateTime, Utc};
 
