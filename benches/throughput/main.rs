@@ -111,6 +111,7 @@ async fn run(databases: &Databases, phase: Duration) -> anyhow::Result<Report> {
     let startup = server.ready(&client, true, Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_kib = server.memory_kib("VmRSS");
+    let idle_split_kib = (server.memory_kib("RssAnon"), server.memory_kib("RssFile"));
     let first = load::post(
         &client,
         &format!("{}/graphql", server.address),
@@ -207,6 +208,7 @@ async fn run(databases: &Databases, phase: Duration) -> anyhow::Result<Report> {
         sqlite_insert_tps: insert,
         startup,
         idle_kib,
+        idle_split_kib,
         peak_kib,
         probed_creates: creates.rate(),
         lag: lag?,

@@ -35,6 +35,9 @@ pub struct Report {
     pub sqlite_insert_tps: f64,
     pub startup: Startup,
     pub idle_kib: u64,
+    /// Of `idle_kib`: the process's own memory (`RssAnon`), and pages of mapped files, mostly
+    /// the binary's code (`RssFile`: shared by every process that maps them, and reclaimable).
+    pub idle_split_kib: (u64, u64),
     pub peak_kib: u64,
     /// `createUser` per second while the probes ran.
     pub probed_creates: f64,
@@ -144,8 +147,11 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "server RSS: idle after start-up {:.1} MB, peak (VmHWM) {:.1} MB",
+            "server RSS: idle after start-up {:.1} MB ({:.1} MB anonymous, {:.1} MB of mapped \
+             files), peak (VmHWM) {:.1} MB",
             mb(self.idle_kib),
+            mb(self.idle_split_kib.0),
+            mb(self.idle_split_kib.1),
             mb(self.peak_kib)
         )?;
         let (lag, q) = (&self.lag, quantile);
@@ -241,7 +247,11 @@ impl fmt::Display for Report {
             ),
             (
                 "idle RSS ≤ 20 MB",
-                format!("{:.1} MB", mb(self.idle_kib)),
+                format!(
+                    "{:.1} MB ({:.1} anonymous)",
+                    mb(self.idle_kib),
+                    mb(self.idle_split_kib.0)
+                ),
                 mb(self.idle_kib) <= 20.0,
             ),
             (
