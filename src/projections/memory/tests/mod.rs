@@ -98,6 +98,55 @@ fn applies_creates_renames_and_deletes_in_order() {
     assert_eq!(model.page(1, 10).unwrap().0[0].id, c);
 }
 
+/// Deleting most users squeezes their slots out of the list order; every user left is still
+/// found by id, in order, and renamed, deleted and joined by new users as before.
+#[test]
+fn after_most_users_are_deleted_the_rest_read_and_change_as_before() {
+    let model = ready(10_000);
+    let ids: Vec<UserId> = (0..3000).map(|_| UserId::new()).collect();
+    let creates: Vec<_> = (ids.iter().enumerate())
+        .map(|(n, id)| created(n as i64 + 1, *id, n))
+        .collect();
+    assert!(model.apply(&creates).is_ok());
+    // Every third user stays: 2000 deletes, far past the point where slots are squeezed out.
+    let gone = (ids.iter().enumerate()).filter(|(n, _)| n % 3 != 0);
+    let deletes: Vec<_> = (gone.zip(3001..))
+        .map(|((_, id), seq)| event(seq, *id, 2, UserEvent::UserDeleted))
+        .collect();
+    assert!(model.apply(&deletes).is_ok());
+    let kept: Vec<UserId> = ids.iter().step_by(3).copied().collect();
+    assert_eq!(model.held(), kept.len());
+    for (n, id) in ids.iter().enumerate() {
+        let read = model.user(*id).expect("the model answers");
+        let expected = (n % 3 == 0).then(|| (format!("User {n}"), 1));
+        assert_eq!(read.map(|u| (u.name, u.version)), expected, "user {n}");
+    }
+    let (page, total) = model.page(500, 3).unwrap();
+    assert_eq!(total, kept.len() as u64);
+    assert_eq!(
+        page.iter().map(|u| u.id).collect::<Vec<_>>(),
+        kept[500..503]
+    );
+    let (late, next) = (UserId::new(), 5001);
+    let changes = [
+        renamed(next, kept[7], 2, "Seventh, renamed"),
+        event(next + 1, kept[0], 2, UserEvent::UserDeleted),
+        created(next + 2, late, 9999),
+    ];
+    assert!(model.apply(&changes).is_ok());
+    assert_eq!(
+        model.user(kept[7]).unwrap().unwrap().name,
+        "Seventh, renamed"
+    );
+    assert_eq!(model.user(kept[0]), Some(None));
+    let (page, total) = model.page(total - 2, 10).unwrap();
+    assert_eq!(total, kept.len() as u64);
+    assert_eq!(
+        page.iter().map(|u| u.id).collect::<Vec<_>>(),
+        [kept[999], late]
+    );
+}
+
 /// A read waiting for a position the model has not reached asks for the log (`wanted`), again
 /// after each move that falls short, and not once the model is there.
 #[tokio::test]
