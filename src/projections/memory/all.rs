@@ -53,12 +53,18 @@ impl All {
 
     /// Puts `user` last in the list order (a load reads them in that order).
     pub(super) fn push(&mut self, user: User) {
-        let hash = self.hasher.hash_one(user.id);
+        let id = user.id;
         let slot = self.order.push(Held::new(user));
+        self.index(id, slot);
+    }
+
+    /// Enters `slot`, which holds the user `id`, in the index.
+    fn index(&mut self, id: UserId, slot: usize) {
         let slot = u32::try_from(slot).expect("fewer than 2^32 slots (bounded by max users)");
         let (order, hasher) = (&self.order, &self.hasher);
-        self.slots
-            .insert_unique(hash, slot, |s| hasher.hash_one(id_in(order, *s)));
+        self.slots.insert_unique(hasher.hash_one(id), slot, |s| {
+            hasher.hash_one(id_in(order, *s))
+        });
     }
 
     pub(super) fn len(&self) -> u64 {
@@ -120,8 +126,7 @@ impl All {
                 held.kept = Kept::new(user);
             }
             Step::Delete => {
-                let gone = slot.ok_or_else(|| Gap::new(event, None))?;
-                self.remove(gone);
+                self.remove(slot.ok_or_else(|| Gap::new(event, None))?);
             }
             Step::Gap => return Err(Gap::new(event, held)),
         }
@@ -130,7 +135,7 @@ impl All {
 
     /// Empties `slot` and drops it from the index; squeezes the empty slots out when they
     /// outnumber the users.
-    fn remove(&mut self, slot: usize) -> Option<User> {
+    fn remove(&mut self, slot: usize) -> Option<Held> {
         let held = self.order.remove(slot)?;
         let hash = self.hasher.hash_one(held.id);
         if let Ok(entry) = self.slots.find_entry(hash, |s| *s as usize == slot) {
@@ -139,7 +144,7 @@ impl All {
         if self.order.wants_compacting() {
             self.compact();
         }
-        Some(held.user())
+        Some(held)
     }
 
     /// The users in list order, emptying the model (to hand them to the hot set).
@@ -151,21 +156,19 @@ impl All {
     /// Takes the user with `id` out (for tests that need a user missing).
     #[cfg(test)]
     pub(super) fn take(&mut self, id: UserId) -> Option<User> {
-        self.remove(self.slot(id)?)
+        self.remove(self.slot(id)?).as_ref().map(Held::user)
     }
 
     /// Renumbers the slots without the empty ones, and the index with them.
     fn compact(&mut self) {
-        let order = std::mem::take(&mut self.order).compacted();
-        let hasher = &self.hasher;
+        self.order = std::mem::take(&mut self.order).compacted();
         self.slots.clear();
-        for (slot, held) in order.items().enumerate() {
-            let hash = hasher.hash_one(held.id);
-            let slot = u32::try_from(slot).expect("fewer slots than before");
-            self.slots
-                .insert_unique(hash, slot, |s| hasher.hash_one(id_in(&order, *s)));
+        // Compacted, the order has a full slot for each user, numbered from 0.
+        for slot in 0..self.order.len() as usize {
+            if let Some(id) = self.order.get(slot).map(|held| held.id) {
+                self.index(id, slot);
+            }
         }
-        self.order = order;
     }
 }
 
