@@ -10,7 +10,9 @@
 //!
 //! Run: `cargo bench --bench instructions` (valgrind on the PATH). `INSTRUCTIONS_BINARY` measures
 //! another build of the server with the same workload (to compare two commits);
-//! `INSTRUCTIONS_REQUESTS` sets the requests per scenario (default 200).
+//! `INSTRUCTIONS_REQUESTS` sets the requests per scenario (default 200); with
+//! `INSTRUCTIONS_KEEP_DUMPS` set, each scenario's callgrind dump is kept (its path is printed) for
+//! `callgrind_annotate --inclusive=yes`, which says where the scenario's instructions went.
 
 // Shared with the throughput bench, which uses what this one does not.
 #[allow(dead_code)]
@@ -118,6 +120,9 @@ async fn bench() -> anyhow::Result<()> {
         println!("| {name} | {} |", thousands(instructions / requests));
     }
     server.stop()?;
+    if std::env::var_os("INSTRUCTIONS_KEEP_DUMPS").is_some() {
+        eprintln!("callgrind dumps kept in {}", dir.keep().display());
+    }
     Ok(())
 }
 
