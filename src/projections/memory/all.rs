@@ -3,8 +3,9 @@
 //! The users live in the list order's slots, each with its id; the index by id is a table of
 //! slot numbers (4 bytes a user) hashed by the id in the slot, so an id is stored once.
 
-use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher as _;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::domain::{User, UserId};
 use crate::events::RecordedEvent;
