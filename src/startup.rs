@@ -241,12 +241,9 @@ impl Application {
             spawn_in(&span, self.projector.run(stop.clone())),
             spawn_in(
                 &span,
-                self.live.clone().tail(
-                    tail_woken.clone(),
-                    self.live_start,
-                    self.log_poll,
-                    stop.clone(),
-                ),
+                self.live
+                    .clone()
+                    .tail(tail_woken, self.live_start, self.log_poll, stop.clone()),
             ),
         ];
         if let Some((listener, router)) = self.metrics {

@@ -6,7 +6,6 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cqrs_users::domain::LogPosition;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
 use crate::server::{Cpu, parse_stat};
@@ -146,21 +145,6 @@ pub async fn projection_lag(
         row.try_get("", "ms")?,
         row.try_get("", "gap_ms")?,
     ))
-}
-
-/// The newest event committed so far, in the log's order (`LogPosition::START` when the log is
-/// empty). A fresh snapshot sees only committed events.
-pub async fn log_head(write: &DatabaseConnection) -> anyhow::Result<LogPosition> {
-    let head = write
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT tx_id, position FROM user_events ORDER BY tx_id DESC, position DESC LIMIT 1",
-        ))
-        .await?;
-    Ok(match head {
-        Some(row) => LogPosition::new(row.try_get("", "tx_id")?, row.try_get("", "position")?),
-        None => LogPosition::START,
-    })
 }
 
 /// Waits until the projection has applied every event in the log.

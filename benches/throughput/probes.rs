@@ -5,12 +5,13 @@
 use std::time::{Duration, Instant};
 
 use cqrs_users::domain::LogPosition;
+use cqrs_users::events;
 use cqrs_users::notify::projection_position;
 use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::PgListener;
 
 use crate::load::{CREATE_MUTATION, post, random_user, user_body};
-use crate::postgres::{log_head, projection_lag};
+use crate::postgres::projection_lag;
 
 /// Lag samples: events behind, and the oldest unapplied event's wait in ms; and how long after
 /// each sample's checkpoint read its log read came, in µs.
@@ -87,7 +88,8 @@ async fn projected(
     while started.elapsed() < phase {
         tick.tick().await;
         let clock = Instant::now();
-        let head = log_head(write).await?;
+        // A fresh snapshot sees only committed events.
+        let head = events::head(write).await?;
         // The announcements queue in the listener; one seen before may already cover the head.
         while seen < head {
             let announced = tokio::time::timeout(Duration::from_secs(10), listener.recv()).await;
