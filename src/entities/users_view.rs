@@ -38,3 +38,30 @@ impl From<Model> for User {
         }
     }
 }
+
+/// The columns a [`User`] is read from, for a select that reads them by position
+/// ([`UserRow`], in this order): cheaper per row than a [`Model`], which looks each column up by
+/// name. The in-memory model's load reads every row this way.
+pub const USER_COLUMNS: [Column; 6] = [
+    Column::Id,
+    Column::Name,
+    Column::Email,
+    Column::Version,
+    Column::CreatedAt,
+    Column::UpdatedAt,
+];
+
+/// A row read as [`USER_COLUMNS`].
+pub type UserRow = (Uuid, String, String, i32, DateTimeUtc, DateTimeUtc);
+
+/// The user a row read as [`USER_COLUMNS`] shows (as `From<Model>` does for a whole row).
+pub fn user_of((id, name, email, version, created_at, updated_at): UserRow) -> User {
+    User {
+        id: id.into(),
+        name,
+        email,
+        version,
+        created_at,
+        updated_at,
+    }
+}
