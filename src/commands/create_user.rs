@@ -1,14 +1,10 @@
 //! `CreateUser`: registers a user under an email address no live user has.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use sea_orm::Value;
 
 use crate::commands::decide::Change;
-use crate::commands::{
-    Command, CommandError, CommandHandlers, Committed, Handler, append_with, turn,
-};
+use crate::commands::{Command, CommandError, CommandHandlers, Committed, Handler};
 use crate::domain::{self, Caller, Denied, Email, Identity, User, UserId, UserName};
 use crate::events::UserEvent;
 
@@ -53,15 +49,8 @@ impl Handler<CreateUser> for CommandHandlers {
         caller: &Caller,
     ) -> Result<Committed<User>, CommandError> {
         let change = decide(&command, UserId::new(), domain::now());
-        let appended = match &self.creates {
-            // SQLite: with the creates queued meanwhile, in one transaction.
-            Some(together) => together.create(change.clone(), caller).await?,
-            // PostgreSQL: no BEGIN, no COMMIT: the statement is its own transaction.
-            None => {
-                let values = row_values(&change.value);
-                append_with(&self.db, &CREATED_IN_TURN, values, &change, caller).await?
-            }
-        };
+        // With the creates queued meanwhile, in one transaction.
+        let appended = self.creates.create(change.clone(), caller).await?;
         // Nothing was written: another live user has the address.
         let taken = || CommandError::EmailTaken(change.value.email.clone());
         let position = appended.ok_or_else(taken)?;
@@ -69,31 +58,8 @@ impl Handler<CreateUser> for CommandHandlers {
     }
 }
 
-/// On PostgreSQL, the whole create: the address's turn, then the row, which `changed` returns
-/// unless a live user has the address (its unique index is the arbiter; nothing is written).
-///
-/// The turn must come before anything that gives the transaction its id (see `turn.rs`), here in
-/// one statement. PostgreSQL runs it demand-driven: the event's `INSERT` asks `changed` for its
-/// row; that `INSERT` asks its source, `SELECT … FROM turn`, for the row to insert; `turn`, a
-/// materialized CTE, runs when first read, and `pg_advisory_xact_lock` returns only once the lock
-/// is held. The first write (the heap insert into `users`, where PostgreSQL assigns the id) needs
-/// that row, so it comes after the lock; a command that held the turn has committed by then, and
-/// this one sorts after it. The unique index is checked against rows other transactions
-/// committed, so an address a delete just freed is free, whatever the statement's snapshot.
-/// `ordering::a_command_waiting_for_its_turn_holds_no_transaction_id` checks the id is still
-/// unassigned while the create waits.
-static CREATED_IN_TURN: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{}, changed AS (\
-           INSERT INTO users (id, name, email, version, created_at, updated_at) \
-           SELECT $1, $2, $3, $4, $5, $6 FROM turn \
-           ON CONFLICT (email) DO NOTHING RETURNING id)",
-        turn::email_in_statement(3)
-    )
-});
-
-/// The new user's row, as `CREATED_IN_TURN`'s parameters (and the SQLite batch's rows, see
-/// `creates_together`): id, name, email, version, created_at, updated_at.
+/// The new user's row as a batch of creates writes it (`creates_together`): id, name, email,
+/// version, created_at, updated_at.
 pub(super) fn row_values(user: &User) -> Vec<Value> {
     vec![
         user.id.as_uuid().into(),

@@ -122,16 +122,15 @@ pub struct CommandHandlers {
     /// it is the same wake-up the log's followers wait on; on PostgreSQL a publisher
     /// (`publish_appends`) passes it on to them and `NOTIFY`s the other instances.
     committed: Wakeup,
-    /// On SQLite, the writer creates queue for (see `creates_together`); none on PostgreSQL,
-    /// where a create is one statement.
-    creates: Option<CreatesTogether>,
+    /// The writers creates queue for (see `creates_together`).
+    creates: CreatesTogether,
 }
 
 impl CommandHandlers {
-    /// The handlers on `db`; on SQLite this starts the writer of creates, so it must run in a
-    /// tokio runtime.
+    /// The handlers on `db`; this starts the writers of creates, so it must run in a tokio
+    /// runtime.
     pub fn new(db: DatabaseConnection, committed: Wakeup) -> Self {
-        let creates = (!in_one_statement(&db)).then(|| CreatesTogether::start(db.clone()));
+        let creates = CreatesTogether::start(db.clone());
         Self {
             db,
             committed,

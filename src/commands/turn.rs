@@ -9,14 +9,16 @@
 //! transaction-scoped advisory lock, which assigns no transaction id, and only then does anything
 //! that does. The holder of a turn commits (or rolls back) before the next waiter gets it, and
 //! that waiter's id is assigned after the commit: ids grow, so it sorts after. Different users
-//! take different locks, so their writers are not serialised. A create on PostgreSQL is one
-//! statement without a transaction around it, so it takes its turn inside that statement, as the
-//! source of its insert (`email_in_statement`; `create_user.rs` says why that comes first).
+//! take different locks, so their writers are not serialised. A batch of creates on PostgreSQL is
+//! one statement without a transaction around it, so it takes its addresses' turns inside that
+//! statement, before its insert reads its rows (`emails_in_statement`;
+//! `creates_together/postgres.rs` says why that comes first).
 //!
-//! Locks come in two classes, taken in this order and at most one of each per transaction, so
-//! two commands can never wait on each other: `USER` (renames, deletes) before `EMAIL` (creates,
-//! and deletes, which free their address). On SQLite a write transaction holds the database's one
-//! write lock from `BEGIN IMMEDIATE`, so every command already has its turn.
+//! Locks come in two classes, taken in this order, so two commands can never wait on each other:
+//! `USER` (renames, deletes; one a transaction) before `EMAIL` (a delete frees one address, a
+//! batch of creates takes several, in the order of their keys, and waits for nothing after). On
+//! SQLite a write transaction holds the database's one write lock from `BEGIN IMMEDIATE`, so every
+//! command already has its turn.
 
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
@@ -62,12 +64,18 @@ pub(super) async fn user(
     Ok(())
 }
 
-/// The turn of the email address in parameter `$param`, as the first query of a statement's
-/// `WITH` list (a create is one statement): `turn` yields one row once no other command is giving
-/// or taking the address, and a query that reads from it writes only after that (see
-/// `create_user.rs`). `MATERIALIZED` keeps it a query of its own, run once.
-pub(super) fn email_in_statement(param: usize) -> String {
-    format!("turn AS MATERIALIZED (SELECT pg_advisory_xact_lock({EMAIL}, hashtext(${param})))")
+/// The turns of the addresses in column `email` of `cte`, an earlier query of the statement's
+/// `WITH` list, as the next one (a batch of creates is one statement): `turn` yields a row per
+/// lock once no other command is giving or taking any of the addresses, and a query that reads
+/// all of it writes only after that. The locks are taken in the order of their keys (PostgreSQL
+/// calls a volatile function of the select list after the sort), so two batches that share
+/// addresses never each hold one the other waits for. `MATERIALIZED` keeps it a query of its own,
+/// run once.
+pub(super) fn emails_in_statement(cte: &str) -> String {
+    format!(
+        "turn AS MATERIALIZED (SELECT pg_advisory_xact_lock({EMAIL}, key) \
+         FROM (SELECT DISTINCT hashtext(email) AS key FROM {cte}) AS keys ORDER BY key)"
+    )
 }
 
 async fn lock(

@@ -10,6 +10,7 @@ mod browsers;
 mod cli;
 mod concurrency;
 mod consistency;
+mod create_batches;
 mod create_user;
 mod delete_user;
 mod faults;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use cqrs_users::entities::user_events;
 use futures::future::join_all;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 use serde_json::{Value, json};
@@ -158,26 +159,8 @@ async fn an_email_handed_over_is_logged_delete_first() {
         pair.unwrap();
     }
 
-    // In log order, an address is created only while no live user holds it.
     let log = app.log().await;
-    let mut holders: HashMap<String, uuid::Uuid> = HashMap::new();
-    let mut emails: HashMap<uuid::Uuid, String> = HashMap::new();
-    for event in &log {
-        let user = event.user_id;
-        match event.event_type.as_str() {
-            "UserCreated" => {
-                let email = event.payload["email"].as_str().unwrap().to_owned();
-                if let Some(holder) = holders.insert(email.clone(), user) {
-                    panic!("{email} created for {user} while {holder} still held it");
-                }
-                emails.insert(user, email);
-            }
-            "UserDeleted" => {
-                holders.remove(&emails[&user]);
-            }
-            _ => {}
-        }
-    }
+    assert_each_address_held_once(&log);
     let expected = PAIRS * (1 + 2 * ROUNDS);
     assert_eq!(
         log.len(),
@@ -252,9 +235,31 @@ async fn a_command_waiting_for_its_turn_holds_no_transaction_id() {
     }
 }
 
-/// A server and a second instance on fresh PostgreSQL databases; small pools, so that two tests
-/// at a time stay within the server's connection limit.
-async fn two_instances() -> Option<(TestApp, Server)> {
+/// In log order, an address is created only while no live user holds it.
+pub fn assert_each_address_held_once(log: &[user_events::Model]) {
+    let mut holders: HashMap<String, uuid::Uuid> = HashMap::new();
+    let mut emails: HashMap<uuid::Uuid, String> = HashMap::new();
+    for event in log {
+        let user = event.user_id;
+        match event.event_type.as_str() {
+            "UserCreated" => {
+                let email = event.payload["email"].as_str().unwrap().to_owned();
+                if let Some(holder) = holders.insert(email.clone(), user) {
+                    panic!("{email} created for {user} while {holder} still held it");
+                }
+                emails.insert(user, email);
+            }
+            "UserDeleted" => {
+                holders.remove(&emails[&user]);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A server and a second instance on fresh PostgreSQL databases; small pools (so 4 writers of
+/// creates each), so that two tests at a time stay within the server's connection limit.
+pub async fn two_instances() -> Option<(TestApp, Server)> {
     let backend = Backend::postgres_only("SQLite serialises writers")?;
     let flags = ["--max-connections", "8", "--read-max-connections", "4"];
     let app = spawn_app_with(backend, &flags).await;
