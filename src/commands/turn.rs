@@ -11,14 +11,16 @@
 //! that waiter's id is assigned after the commit: ids grow, so it sorts after. Different users
 //! take different locks, so their writers are not serialised. A batch of creates on PostgreSQL is
 //! one statement without a transaction around it, so it takes its addresses' turns inside that
-//! statement, before its insert reads its rows (`emails_in_statement`;
-//! `creates_together/postgres.rs` says why that comes first).
+//! statement, before its insert reads its rows (`free_emails_in_statement`;
+//! `creates_together/postgres.rs` says why that comes first); it only takes turns that are free,
+//! and a create whose turn is not waits for it in a transaction of its own.
 //!
-//! Locks come in two classes, taken in this order, so two commands can never wait on each other:
-//! `USER` (renames, deletes; one a transaction) before `EMAIL` (a delete frees one address, a
-//! batch of creates takes several, in the order of their keys, and waits for nothing after). On
-//! SQLite a write transaction holds the database's one write lock from `BEGIN IMMEDIATE`, so every
-//! command already has its turn.
+//! Locks come in two classes, taken in this order and at most one of each that is waited for per
+//! transaction, so two commands can never wait on each other: `USER` (renames, deletes) before
+//! `EMAIL` (creates, and deletes, which free their address). A batch of creates holds several
+//! `EMAIL` turns, but only ones it found free: it waits for none. On SQLite a write transaction
+//! holds the database's one write lock from `BEGIN IMMEDIATE`, so every command already has its
+//! turn.
 
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
@@ -64,17 +66,24 @@ pub(super) async fn user(
     Ok(())
 }
 
+/// Waits until no other command is giving or taking the address `email` (a create whose turn
+/// a batch found taken waits for it alone, see `creates_together/postgres.rs`).
+pub(super) async fn email(txn: &DatabaseTransaction, email: &str) -> anyhow::Result<()> {
+    lock(txn, BY_KEY, EMAIL, email.to_owned())
+        .await
+        .context("wait for the email address's turn")
+}
+
 /// The turns of the addresses in column `email` of `cte`, an earlier query of the statement's
-/// `WITH` list, as the next one (a batch of creates is one statement): `turn` yields a row per
-/// lock once no other command is giving or taking any of the addresses, and a query that reads
-/// all of it writes only after that. The locks are taken in the order of their keys (PostgreSQL
-/// calls a volatile function of the select list after the sort), so two batches that share
-/// addresses never each hold one the other waits for. `MATERIALIZED` keeps it a query of its own,
-/// run once.
-pub(super) fn emails_in_statement(cte: &str) -> String {
+/// `WITH` list, as the next one (a batch of creates is one statement): `turn` has a row per key,
+/// `held` when the turn was free and is now the statement's, `false` when another command is
+/// giving or taking an address of that key. It never waits, so batches cannot deadlock. A query
+/// that reads all of it first writes only after every turn was tried. `MATERIALIZED` keeps it a
+/// query of its own, run once.
+pub(super) fn free_emails_in_statement(cte: &str) -> String {
     format!(
-        "turn AS MATERIALIZED (SELECT pg_advisory_xact_lock({EMAIL}, key) \
-         FROM (SELECT DISTINCT hashtext(email) AS key FROM {cte}) AS keys ORDER BY key)"
+        "turn AS MATERIALIZED (SELECT key, pg_try_advisory_xact_lock({EMAIL}, key) AS held \
+         FROM (SELECT DISTINCT hashtext(email) AS key FROM {cte}) AS keys)"
     )
 }
 

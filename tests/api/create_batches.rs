@@ -1,14 +1,17 @@
 //! Batches of creates on PostgreSQL under contention: the writers of two instances batch creates
-//! of the same few addresses while deletes free them, and no batch ever waits for another that
-//! waits for it.
+//! of the same few addresses while deletes free them, and no batch is refused; a create whose
+//! address's turn another command holds holds up no other create.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::future::join_all;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
+use crate::helpers::{Backend, spawn_app};
 use crate::ordering::{assert_each_address_held_once, two_instances};
 
-/// Clients, half on each instance: many more than the 8 writers, so batches form.
+/// Clients, half on each instance: many more than the 2 writers, so batches form.
 const CLIENTS: usize = 48;
 /// Hot addresses: few, so that most batches share some with batches of the other writers.
 const ADDRESSES: usize = 12;
@@ -21,8 +24,8 @@ const MOST_ATTEMPTS: usize = 5_000;
 
 /// 48 clients create users on 12 addresses, each client in its own order, and delete each user
 /// they win at once, until 300 creates succeeded. Every create is written or refused as CONFLICT,
-/// no batch is refused by PostgreSQL (a deadlock between two batches would be, then written
-/// create by create), and the log hands each address from a delete to the next create.
+/// no batch is refused by PostgreSQL (a deadlock would be, and then written create by create),
+/// and the log hands each address from a delete to the next create.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_that_share_addresses_never_deadlock() {
     let Some((app, b)) = two_instances().await else {
@@ -58,6 +61,39 @@ async fn batches_that_share_addresses_never_deadlock() {
     let refused: Vec<&str> = logs.lines().filter(|l| l.contains("refused")).collect();
     assert!(refused.is_empty(), "batches refused: {refused:#?}");
     assert_each_address_held_once(&app.log().await);
-    app.converge_exactly_once(std::time::Duration::from_secs(30))
-        .await;
+    app.converge_exactly_once(Duration::from_secs(30)).await;
+}
+
+/// While the test holds the turn of one address (as a delete of its user would), a create of it
+/// waits, and creates of other addresses sent after it are written meanwhile; once the turn is
+/// free, the waiting create is written too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_waiting_for_its_turn_holds_up_no_other_create() {
+    let Some(backend) = Backend::postgres_only("SQLite has one writer, which holds every turn")
+    else {
+        return;
+    };
+    let app = spawn_app(backend).await;
+    let holder = app.write_db.begin().await.unwrap();
+    let hold = "SELECT pg_advisory_xact_lock(2, hashtext('held@example.com'))";
+    holder.execute_unprepared(hold).await.unwrap();
+    let client = app.client().clone();
+    let waiting =
+        tokio::spawn(async move { client.try_create_user("Held", "held@example.com").await });
+    for i in 0..5 {
+        let other = format!("free{i}@example.com");
+        let created = app.try_create_user("Free", &other).await;
+        assert!(created.is_ok(), "{created}");
+        assert!(
+            !waiting.is_finished(),
+            "the create of a held address did not wait"
+        );
+    }
+    holder.commit().await.unwrap();
+    let held = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting create is written once its turn is free")
+        .unwrap();
+    assert!(held.is_ok(), "{held}");
+    assert_eq!(app.write_counts().await, (6, 6));
 }

@@ -1,15 +1,17 @@
-//! Creates written together: the creates that queued while the writers were busy go in one
-//! transaction, one batch per writer at a time.
+//! Creates written together: the creates that queued while the writer was busy go in one
+//! transaction, one batch at a time.
 //!
 //! What a create costs beyond its rows is per transaction and per round trip, and a batch pays it
 //! once. On SQLite (`sqlite.rs`) sqlx runs the one write connection on a thread of its own: every
 //! statement is a hand-off to that thread and back and every commit syncs the WAL, and written
 //! one by one those hand-offs were half of the server's CPU under a create load. On PostgreSQL
 //! (`postgres.rs`) a batch is one statement, its own transaction: one round trip, one commit, one
-//! plan run for all its rows, where a create alone cost PostgreSQL about as much again in its
-//! transaction as in its rows. A batch forms only from what already waits: while a writer is
-//! free, a create is written at once, alone. SQLite has one writer; PostgreSQL half the write
-//! pool's connections, so renames and deletes keep the other half.
+//! plan run for all its rows. A batch forms only from what already waits: while the writer is
+//! free, a create is written at once, alone. One writer an instance is what makes batches form:
+//! with five on PostgreSQL, most creates went alone, and the bench's create rate was 0.27 of
+//! pgbench's `INSERT` against 0.37 with one. The writer never waits for an address's turn: on
+//! PostgreSQL a create whose turn another command holds is left out of its batch and waits for
+//! it in a task of its own.
 //!
 //! Each create's outcome is its own: an address another live user has (or an earlier create of
 //! the batch took) leaves that create out (`ON CONFLICT DO NOTHING`; its caller is told
@@ -18,17 +20,16 @@
 //! A batch that could not start (no connection, the file locked by another process) or whose
 //! outcome is unknown (its commit, or its connection, failed) is not tried again: each of its
 //! callers is told. Callers hear only after the commit, so no acknowledged create can be lost.
-//! The writers are tasks of their own, so a caller that goes away does not cut a batch short.
+//! The writer is a task of its own, so a caller that goes away does not cut a batch short.
 
 mod postgres;
 mod sqlite;
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
 use sea_orm::prelude::Uuid;
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, QueryResult, Value};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use sea_orm::{DatabaseConnection, DbBackend, Value};
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument as _;
 
 use crate::commands::CommandError;
@@ -42,7 +43,7 @@ use crate::telemetry::Fault;
 /// at most this many others.
 const MOST_PER_BATCH: usize = 256;
 
-/// Where creates queue for the writers. Dropping it ends each writer once the queue is empty.
+/// Where creates queue for the writer. Dropping it ends the writer once the queue is empty.
 pub(super) struct CreatesTogether {
     queue: mpsc::Sender<Queued>,
 }
@@ -58,20 +59,10 @@ struct Queued {
 }
 
 impl CreatesTogether {
-    /// Starts the writers on `db`, the write pool.
+    /// Starts the writer on `db`, the write pool.
     pub(super) fn start(db: DatabaseConnection) -> Self {
-        let writers = match db.get_database_backend() {
-            DbBackend::Postgres => {
-                let pool = db.get_postgres_connection_pool().options();
-                (pool.get_max_connections() / 2).max(1)
-            }
-            _ => 1,
-        };
         let (queue, queued) = mpsc::channel(4 * MOST_PER_BATCH);
-        let queued = Arc::new(Mutex::new(queued));
-        for _ in 0..writers {
-            tokio::spawn(write_batches(db.clone(), Arc::clone(&queued)));
-        }
+        tokio::spawn(write_batches(db, queued));
         Self { queue }
     }
 
@@ -89,27 +80,19 @@ impl CreatesTogether {
             outcome,
             span: tracing::Span::current(),
         };
-        let gone = || CommandError::from(anyhow::anyhow!("the create writers have stopped"));
+        let gone = || CommandError::from(anyhow::anyhow!("the create writer has stopped"));
         self.queue.send(queued).await.map_err(|_| gone())?;
         told.await.map_err(|_| gone())?
     }
 }
 
-/// A writer: takes everything queued (up to `MOST_PER_BATCH`) once no other writer is taking,
-/// writes it, tells each caller.
-async fn write_batches(db: DatabaseConnection, queued: Arc<Mutex<mpsc::Receiver<Queued>>>) {
+/// The writer: takes everything queued (up to `MOST_PER_BATCH`), writes it, tells each caller.
+async fn write_batches(db: DatabaseConnection, mut queued: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MOST_PER_BATCH);
-    loop {
-        let taken = {
-            let mut queued = queued.lock().await;
-            queued.recv_many(&mut batch, MOST_PER_BATCH).await
-        };
-        if taken == 0 {
-            return;
-        }
+    while queued.recv_many(&mut batch, MOST_PER_BATCH).await > 0 {
         let span = traced(&batch);
         match write(&db, &batch).instrument(span.clone()).await {
-            Ok(positions) => tell(batch.drain(..), positions),
+            Ok(written) => settle(&db, batch.drain(..), written),
             // Nothing was written: each create again on its own, so one that the database
             // refuses fails alone.
             Err(Failed::RolledBack(err)) if batch.len() > 1 => {
@@ -120,9 +103,8 @@ async fn write_batches(db: DatabaseConnection, queued: Arc<Mutex<mpsc::Receiver<
                 );
                 for create in batch.drain(..) {
                     let alone = std::slice::from_ref(&create);
-                    let written = write(&db, alone).instrument(traced(alone)).await;
-                    match written {
-                        Ok(position) => tell([create], position),
+                    match write(&db, alone).instrument(traced(alone)).await {
+                        Ok(written) => settle(&db, [create], written),
                         Err(failed) => tell_failed([create], failed.cause()),
                     }
                 }
@@ -132,24 +114,54 @@ async fn write_batches(db: DatabaseConnection, queued: Arc<Mutex<mpsc::Receiver<
     }
 }
 
-/// Writes `batch` in one transaction, the way its engine does: each create's position, `None`
-/// for one left out.
-async fn write(
-    db: &DatabaseConnection,
-    batch: &[Queued],
-) -> Result<Vec<Option<LogPosition>>, Failed> {
-    let mut positions = match db.get_database_backend() {
-        DbBackend::Postgres => postgres::write(db, batch).await?,
-        _ => sqlite::write(db, batch).await?,
-    };
-    Ok(batch
-        .iter()
-        .map(|c| positions.remove(&c.change.user_id.as_uuid()))
-        .collect())
+/// Writes `batch` in one transaction, the way its engine does.
+async fn write(db: &DatabaseConnection, batch: &[Queued]) -> Result<Written, Failed> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => postgres::write(db, batch).await,
+        _ => sqlite::write(db, batch).await,
+    }
 }
 
-/// The position of each written user's event.
-type Written = HashMap<Uuid, LogPosition>;
+/// What a batch wrote.
+#[derive(Default)]
+struct Written {
+    /// The position of each written user's event; a create without one was left out because
+    /// its address was taken.
+    positions: HashMap<Uuid, LogPosition>,
+    /// The creates left out because another command held their address's turn (PostgreSQL).
+    busy: HashSet<Uuid>,
+}
+
+/// Tells each of `creates` its position (`None`: the address was taken), and starts the wait of
+/// each one whose turn was busy.
+fn settle(
+    db: &DatabaseConnection,
+    creates: impl IntoIterator<Item = Queued>,
+    mut written: Written,
+) {
+    for create in creates {
+        let id = create.change.user_id.as_uuid();
+        if written.busy.contains(&id) {
+            tokio::spawn(wait_alone(db.clone(), create));
+        } else {
+            let _ = create.outcome.send(Ok(written.positions.remove(&id)));
+        }
+    }
+}
+
+/// Writes `create` once its address's turn is free, and tells its caller.
+async fn wait_alone(db: DatabaseConnection, create: Queued) {
+    let span = traced(std::slice::from_ref(&create));
+    let written = postgres::write_waiting(&db, &create).instrument(span).await;
+    match written {
+        Ok(written) if written.busy.is_empty() => settle(&db, [create], written),
+        Ok(_) => {
+            let err = anyhow::anyhow!("its address's turn was taken while it held it");
+            tell_failed([create], err);
+        }
+        Err(failed) => tell_failed([create], failed.cause()),
+    }
+}
 
 impl Queued {
     /// The row of this create's event (`events::event_values`).
@@ -160,18 +172,6 @@ impl Queued {
     }
 }
 
-/// The positions in `rows`, the appended events' `user_id`, `tx_id` and `position`.
-fn positions(rows: &[QueryResult]) -> Result<Written, DbErr> {
-    rows.iter()
-        .map(|row| {
-            let user: Uuid = row.try_get("", "user_id")?;
-            let tx_id: i64 = row.try_get("", "tx_id")?;
-            let position: i64 = row.try_get("", "position")?;
-            Ok((user, LogPosition::new(tx_id, position)))
-        })
-        .collect()
-}
-
 /// The span `batch`'s statements are traced in: a child of its first create's `dispatch` span,
 /// following from the others', so each request's trace reaches the SQL that wrote it.
 fn traced(batch: &[Queued]) -> tracing::Span {
@@ -180,13 +180,6 @@ fn traced(batch: &[Queued]) -> tracing::Span {
         span.follows_from(&create.span);
     }
     span
-}
-
-/// Tells each of `creates` its position (`None`: the address was taken).
-fn tell(creates: impl IntoIterator<Item = Queued>, positions: Vec<Option<LogPosition>>) {
-    for (create, position) in creates.into_iter().zip(positions) {
-        let _ = create.outcome.send(Ok(position));
-    }
 }
 
 /// Tells each of `creates` that writing it failed with `err`.

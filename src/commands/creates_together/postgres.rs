@@ -2,22 +2,27 @@
 //! travel as one array a column, so the statement's text is the same whatever the batch's size
 //! and each connection prepares it once.
 //!
-//! The statement first waits for the turns of all the batch's addresses (`turn`, in the order of
-//! their keys), and only then writes: the insert into `users` reads its rows through a sort over
-//! the batch and `turn`'s count, and the sort reads everything before it yields a row. The first
-//! write gives the transaction its id, so a command that held one of the turns has committed by
-//! then and this batch sorts after it in the log (`turn.rs`). The unique index on the address
-//! decides which rows go in; each of those users' `UserCreated` follows in the batch's order.
+//! The statement first tries the turns of all the batch's addresses (`turn`), and only then
+//! writes: the insert into `users` reads its rows under a filter on `turn`'s count, which reads
+//! all of it before the first row goes in. The first write gives the transaction its id, so a
+//! command that held one of the turns before has committed by then, and this batch sorts after
+//! it in the log (`turn.rs`). It writes only the creates whose turn it holds; the unique index on
+//! the address decides which of their rows go in, and each of those users' `UserCreated` follows
+//! in the batch's order. A create whose turn another command holds is left out, `Busy`, and then
+//! written alone in a transaction of its own that waits for the turn (`write_waiting`), so it
+//! holds up no other create.
 
 use std::sync::LazyLock;
 
 use anyhow::Context as _;
+use sea_orm::prelude::Uuid;
 use sea_orm::sea_query::ArrayType;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 
-use super::{Failed, Queued, Written, positions};
+use super::{Failed, Queued, Written};
 use crate::commands::create_user::row_values;
 use crate::commands::turn;
+use crate::domain::LogPosition;
 
 /// The element types of the statement's arrays: `row_values`' six, then `event_values`' seven.
 const ARRAYS: [ArrayType; 13] = [
@@ -36,7 +41,8 @@ const ARRAYS: [ArrayType; 13] = [
     ArrayType::String,
 ];
 
-/// The whole batch (see the module's doc).
+/// The whole batch (see the module's doc): a row per create, its turn `held` or not, and its
+/// event's `tx_id` and `position` if it was appended.
 static CREATED_IN_TURN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH batch AS MATERIALIZED (\
@@ -48,21 +54,26 @@ static CREATED_IN_TURN: LazyLock<String> = LazyLock::new(|| {
          {}, \
          changed AS (\
            INSERT INTO users (id, name, email, version, created_at, updated_at) \
-           SELECT id, name, email, version, created_at, updated_at FROM batch \
-           WHERE (SELECT count(*) FROM turn) >= 0 ORDER BY n \
-           ON CONFLICT (email) DO NOTHING RETURNING id) \
-         INSERT INTO user_events \
-           (user_id, version, event_type, payload, occurred_at, actor, correlation_id) \
-         SELECT event_user_id, event_version, event_type, payload, occurred_at, actor, \
-           correlation_id \
-         FROM batch JOIN changed USING (id) ORDER BY n \
-         RETURNING user_id, tx_id, position",
-        turn::emails_in_statement("batch")
+           SELECT id, name, email, version, created_at, updated_at \
+           FROM batch JOIN turn ON key = hashtext(email) \
+           WHERE held AND (SELECT count(*) FROM turn) > 0 ORDER BY n \
+           ON CONFLICT (email) DO NOTHING RETURNING id), \
+         appended AS (\
+           INSERT INTO user_events \
+             (user_id, version, event_type, payload, occurred_at, actor, correlation_id) \
+           SELECT event_user_id, event_version, event_type, payload, occurred_at, actor, \
+             correlation_id \
+           FROM batch JOIN changed USING (id) ORDER BY n \
+           RETURNING user_id, tx_id, position) \
+         SELECT id, held, tx_id, position \
+         FROM batch JOIN turn ON key = hashtext(email) LEFT JOIN appended ON user_id = id",
+        turn::free_emails_in_statement("batch")
     )
 });
 
-/// Writes `batch` in one statement.
-pub(super) async fn write(db: &DatabaseConnection, batch: &[Queued]) -> Result<Written, Failed> {
+/// Writes `batch` in one statement, the creates whose turn is free: each appended event's
+/// position, and the creates left out because their turn was not.
+pub(super) async fn write(db: &impl ConnectionTrait, batch: &[Queued]) -> Result<Written, Failed> {
     let values = arrays(batch)
         .context("encode a batch of creates")
         .map_err(Failed::Final)?;
@@ -76,9 +87,52 @@ pub(super) async fn write(db: &DatabaseConnection, batch: &[Queued]) -> Result<W
             true => Failed::Final(err),
             false => Failed::RolledBack(err),
         })?;
-    positions(&rows)
-        .context("read the appended events' positions")
-        .map_err(Failed::Final)
+    let mut written = Written::default();
+    for row in &rows {
+        let read = || -> Result<_, sea_orm::DbErr> {
+            let id: Uuid = row.try_get("", "id")?;
+            let held: bool = row.try_get("", "held")?;
+            let tx_id: Option<i64> = row.try_get("", "tx_id")?;
+            let position: Option<i64> = row.try_get("", "position")?;
+            Ok((id, held, tx_id.zip(position)))
+        };
+        let (id, held, appended) = read()
+            .context("read what became of each create")
+            .map_err(Failed::Final)?;
+        match (held, appended) {
+            (_, Some((tx_id, position))) => {
+                written
+                    .positions
+                    .insert(id, LogPosition::new(tx_id, position));
+            }
+            (false, None) => {
+                written.busy.insert(id);
+            }
+            (true, None) => {}
+        }
+    }
+    Ok(written)
+}
+
+/// Writes `create` alone, once its address's turn is free: `BEGIN`, the wait, the statement
+/// (which then finds the turn its own), `COMMIT`.
+pub(super) async fn write_waiting(
+    db: &DatabaseConnection,
+    create: &Queued,
+) -> Result<Written, Failed> {
+    let txn = crate::db::begin_write(db)
+        .await
+        .context("begin write transaction")
+        .map_err(Failed::Final)?;
+    turn::email(&txn, &create.change.value.email)
+        .await
+        .map_err(Failed::Final)?;
+    let written = write(&txn, std::slice::from_ref(create)).await?;
+    txn.commit()
+        .await
+        .context("commit write transaction")
+        .map_err(Failed::Final)?;
+    Ok(written)
 }
 
 /// The batch's rows and events as the statement's arrays, one a column.

@@ -1,15 +1,16 @@
 //! A batch of creates on SQLite: `BEGIN IMMEDIATE`, one `INSERT` of the rows, one of their
 //! events, `COMMIT` (SQLite has no data-modifying CTEs to make them one statement).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context as _;
 use sea_orm::prelude::Uuid;
 use sea_orm::sea_query::{Alias, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
-use super::{Failed, Queued, Written, positions};
+use super::{Failed, Queued, Written};
 use crate::commands::create_user::row_values;
+use crate::domain::LogPosition;
 use crate::entities::{user_events, users};
 use crate::events;
 
@@ -36,11 +37,15 @@ async fn write_in(txn: &impl ConnectionTrait, batch: &[Queued]) -> anyhow::Resul
         .filter(|c| inserted.contains(&c.change.user_id.as_uuid()))
         .collect();
     if written.is_empty() {
-        return Ok(Written::new());
+        return Ok(Written::default());
     }
-    append_events(txn, &written)
+    let positions = append_events(txn, &written)
         .await
-        .context("append UserCreated events")
+        .context("append UserCreated events")?;
+    Ok(Written {
+        positions,
+        busy: HashSet::new(),
+    })
 }
 /// Inserts the batch's rows; a row whose address a live user (or an earlier row) has is left
 /// out, as the unique index on the address decides. The ids inserted.
@@ -73,7 +78,10 @@ async fn insert_rows(db: &impl ConnectionTrait, batch: &[Queued]) -> Result<Hash
 }
 
 /// Appends the `UserCreated` events of `written`, in its order; each user's event position.
-async fn append_events(db: &impl ConnectionTrait, written: &[&Queued]) -> anyhow::Result<Written> {
+async fn append_events(
+    db: &impl ConnectionTrait,
+    written: &[&Queued],
+) -> anyhow::Result<HashMap<Uuid, LogPosition>> {
     use user_events::Column as C;
     let mut insert = Query::insert()
         .into_table(Alias::new("user_events"))
@@ -85,5 +93,13 @@ async fn append_events(db: &impl ConnectionTrait, written: &[&Queued]) -> anyhow
         insert.values(row.map(Into::into))?;
     }
     let rows = db.query_all(&insert).await?;
-    positions(&rows).map_err(Into::into)
+    rows.iter()
+        .map(|row| {
+            let user: Uuid = row.try_get("", "user_id")?;
+            let tx_id: i64 = row.try_get("", "tx_id")?;
+            let position: i64 = row.try_get("", "position")?;
+            Ok((user, LogPosition::new(tx_id, position)))
+        })
+        .collect::<Result<_, DbErr>>()
+        .map_err(Into::into)
 }
