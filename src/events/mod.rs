@@ -116,9 +116,9 @@ pub struct WithChange<'a> {
 }
 
 /// [`append`], in the same statement as the change that causes it (PostgreSQL, whose
-/// data-modifying CTEs make the change and the event one round trip; outside a transaction, one
-/// implicit transaction too). The event's position, or `None` when `changed` returned no row:
-/// then the statement appended nothing.
+/// data-modifying CTEs make the change and the event one round trip; a rename's or a delete's,
+/// in its transaction). The event's position, or `None` when `changed` returned no row: then the
+/// statement appended nothing.
 pub async fn append_with(
     db: &impl ConnectionTrait,
     with: WithChange<'_>,

@@ -13,7 +13,7 @@ use crate::ordering::{assert_each_address_held_once, two_instances};
 
 /// Clients, half on each instance: many more than the 2 writers, so batches form.
 const CLIENTS: usize = 48;
-/// Hot addresses: few, so that most batches share some with batches of the other writers.
+/// Hot addresses: few, so that most batches share some with the other instance's batches.
 const ADDRESSES: usize = 12;
 /// Creates that must succeed (each then deleted). Counted, not timed, so a slow machine makes the
 /// test longer, not weaker.

@@ -9,7 +9,7 @@
 //! plan run for all its rows. A batch forms only from what already waits: while the writer is
 //! free, a create is written at once, alone. One writer an instance is what makes batches form:
 //! with five on PostgreSQL, most creates went alone, and the bench's create rate was 0.27 of
-//! pgbench's `INSERT` against 0.37 with one. The writer never waits for an address's turn: on
+//! pgbench's `INSERT` against 0.28 to 0.37 in the runs with one (the README's bench section). The writer never waits for an address's turn: on
 //! PostgreSQL a create whose turn another command holds is left out of its batch and waits for
 //! it in a task of its own.
 //!

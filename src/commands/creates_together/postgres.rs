@@ -8,9 +8,9 @@
 //! command that held one of the turns before has committed by then, and this batch sorts after
 //! it in the log (`turn.rs`). It writes only the creates whose turn it holds; the unique index on
 //! the address decides which of their rows go in, and each of those users' `UserCreated` follows
-//! in the batch's order. A create whose turn another command holds is left out, `Busy`, and then
-//! written alone in a transaction of its own that waits for the turn (`write_waiting`), so it
-//! holds up no other create.
+//! in the batch's order. A create whose turn another command holds is left out (`Written::busy`)
+//! and then written alone in a transaction of its own that waits for the turn (`write_waiting`),
+//! so it holds up no other create.
 
 use std::sync::LazyLock;
 
