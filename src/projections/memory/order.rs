@@ -157,23 +157,23 @@ impl<T> Order<T> {
     }
 }
 
-/// The slots, in chunks of `CHUNK` that each keep their place once allocated.
+/// The slots, in chunks of `CHUNK` that each keep their place once allocated; every chunk but
+/// the last is full.
 #[derive(Debug)]
 struct Slots<T> {
     chunks: Vec<Vec<Option<T>>>,
-    len: usize,
 }
 
 impl<T> Slots<T> {
     fn with_capacity(n: usize) -> Self {
         Self {
             chunks: Vec::with_capacity(n.div_ceil(CHUNK)),
-            len: 0,
         }
     }
 
     fn len(&self) -> usize {
-        self.len
+        let full = self.chunks.len().saturating_sub(1);
+        full * CHUNK + self.chunks.last().map_or(0, Vec::len)
     }
 
     fn push(&mut self, slot: Option<T>) {
@@ -185,7 +185,6 @@ impl<T> Slots<T> {
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
     }
 
     fn get(&self, slot: usize) -> Option<&Option<T>> {
